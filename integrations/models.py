@@ -1,0 +1,346 @@
+"""Hubs and their Braze delivery configuration, submissions (the queue of record) and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from integrations.fields import EncryptedTextField
+from integrations.spec import (
+    DEFAULT_EVENTS,
+    IDENTITY_TYPES,
+    FieldMappingSpec,
+    HubSpec,
+    IdentitySpec,
+)
+
+
+def default_events() -> list[str]:
+    return list(DEFAULT_EVENTS)
+
+
+class IdentityType(models.TextChoices):
+    EXTERNAL_ID = "external_id", _("External ID")
+    BRAZE_ID = "braze_id", _("Braze ID")
+    ALIAS_EMAIL = "alias_email", _("User alias by email")
+    ALIAS_PHONE = "alias_phone", _("User alias by phone")
+    EMAIL = "email", _("Email identifier")
+    PHONE = "phone", _("Phone identifier")
+
+
+assert tuple(IdentityType.values) == IDENTITY_TYPES
+
+
+class ValueType(models.TextChoices):
+    STRING = "string", _("Text")
+    NUMBER = "number", _("Number")
+    BOOLEAN = "boolean", _("Yes/no")
+    DATE = "date", _("Date")
+    PHONE = "phone", _("Phone number (E.164)")
+    EMAIL = "email", _("Email address")
+    COUNTRY = "country", _("Country (ISO code)")
+    GENDER = "gender", _("Gender")
+    SUBSCRIPTION = "subscription", _("Subscription state")
+    ARRAY = "array", _("List of texts")
+
+
+class OnError(models.TextChoices):
+    SKIP = "skip", _("Skip the field, record the problem")
+    HOLD = "hold", _("Hold the submission back")
+
+
+class OnFalse(models.TextChoices):
+    NOTHING = "", _("Send nothing (an unticked box is not an opt-out)")
+    UNSUBSCRIBED = "unsubscribed", _("Send unsubscribed")
+    SUBSCRIBED = "subscribed", _("Send subscribed")
+
+
+class Hub(models.Model):
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    komo_site_id = models.CharField(_("Komo site id"), max_length=64, blank=True)
+    active = models.BooleanField(
+        _("active"), default=False, help_text=_("Only active hubs deliver to Braze.")
+    )
+    identity_type = models.CharField(
+        _("identify people by"), max_length=20, choices=IdentityType.choices,
+        default=IdentityType.ALIAS_EMAIL,
+    )
+    identity_field = models.CharField(
+        _("Komo field holding the identity"), max_length=200, default="email"
+    )
+    alias_label = models.CharField(
+        _("alias label"), max_length=200, blank=True, default="email",
+        help_text=_("Only for user aliases: the alias_label in Braze."),
+    )
+    create_missing_users = models.BooleanField(
+        _("create missing users"), default=True,
+        help_text=_("Off: only update people Braze already knows (_update_existing_only)."),
+    )
+    default_phone_region = models.CharField(
+        _("default phone region"), max_length=2, blank=True,
+        help_text=_("Two-letter country code used for phone numbers written without +."),
+    )
+    events = models.JSONField(_("Komo events delivered"), default=default_events, blank=True)
+    ingest_token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    ingest_token_hint = models.CharField(max_length=8, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("hub")
+        verbose_name_plural = _("hubs")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_spec(self) -> HubSpec:
+        return HubSpec(
+            identity=IdentitySpec(
+                type=self.identity_type, field=self.identity_field, alias_label=self.alias_label
+            ),
+            mappings=tuple(m.to_spec() for m in self.mappings.all()),
+            events=tuple(self.events or ()),
+            create_missing_users=self.create_missing_users,
+            default_phone_region=self.default_phone_region,
+        )
+
+
+class ConnectionStatus(models.TextChoices):
+    UNTESTED = "untested", _("Not tested yet")
+    OK = "ok", _("Working")
+    PAUSED = "paused", _("Paused: Braze refused the API key")
+
+
+class BrazeConnection(models.Model):
+    hub = models.OneToOneField(Hub, on_delete=models.CASCADE, related_name="connection")
+    rest_endpoint = models.URLField(_("Braze REST endpoint"), max_length=200)
+    api_key = EncryptedTextField(_("Braze API key"))
+    api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    api_key_fingerprint = models.CharField(max_length=32, blank=True, editable=False, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=ConnectionStatus.choices,
+        default=ConnectionStatus.UNTESTED,
+    )
+    status_reason = models.TextField(_("status reason"), blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("Braze connection")
+        verbose_name_plural = _("Braze connections")
+
+    def __str__(self) -> str:
+        return f"{self.rest_endpoint} (…{self.api_key_last4})"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == ConnectionStatus.PAUSED
+
+    def set_api_key(self, key: str) -> None:
+        from integrations import crypto
+
+        key = key.strip()
+        self.api_key = key
+        self.api_key_last4 = key[-4:]
+        self.api_key_fingerprint = crypto.fingerprint(key)
+
+
+class FieldMapping(models.Model):
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="mappings")
+    position = models.PositiveIntegerField(_("position"), default=0)
+    komo_field = models.CharField(_("Komo field"), max_length=200)
+    attribute = models.CharField(_("Braze attribute"), max_length=255)
+    value_type = models.CharField(
+        _("type"), max_length=20, choices=ValueType.choices, default=ValueType.STRING
+    )
+    on_error = models.CharField(
+        _("when the value is invalid"), max_length=10, choices=OnError.choices,
+        default=OnError.SKIP,
+    )
+    on_false = models.CharField(
+        _("unticked box sends"), max_length=20, choices=OnFalse.choices, blank=True, default="",
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("field mapping")
+        verbose_name_plural = _("field mappings")
+        constraints = [
+            models.UniqueConstraint(fields=["hub", "attribute"], name="mapping_unique_attribute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.komo_field} → {self.attribute}"
+
+    def to_spec(self) -> FieldMappingSpec:
+        return FieldMappingSpec(
+            field=self.komo_field, attribute=self.attribute, type=self.value_type,
+            on_error=self.on_error, on_false=self.on_false or None,
+        )
+
+
+class SubmissionStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be delivered")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    HELD = "held", _("Held back")
+    IGNORED = "ignored", _("Ignored (event not delivered by this hub)")
+
+
+class Submission(models.Model):
+    """One Komo webhook body. The row is the delivery queue of record."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="submissions")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    komo_id = models.CharField(_("Komo id"), max_length=200)
+    event = models.CharField(_("Komo event"), max_length=200)
+    komo_timestamp = models.DateTimeField(_("Komo time"), null=True, blank=True)
+    payload = models.JSONField(_("payload as received"))
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=20, choices=SubmissionStatus.choices,
+        default=SubmissionStatus.PENDING,
+    )
+    status_reason = models.TextField(_("reason"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.UUIDField(null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    problems = models.JSONField(_("problems"), default=list, blank=True)
+    person_email = models.CharField(_("email"), max_length=254, blank=True, db_index=True)
+    person_phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
+    person_external_id = models.CharField(
+        _("external id"), max_length=255, blank=True, db_index=True
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
+        constraints = [
+            models.UniqueConstraint(fields=["hub", "komo_id"], name="submission_unique_komo_id"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["hub", "next_attempt_at"], name="submission_due",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
+            models.Index(fields=["status", "-received_at"], name="submission_status_recent"),
+            models.Index(fields=["komo_id"], name="submission_komo_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.komo_id}"
+
+
+class Outcome(models.TextChoices):
+    SUCCESS = "success", _("Accepted by Braze")
+    PARTIAL = "partial", _("Accepted with item errors")
+    RATE_LIMITED = "rate_limited", _("Rate limited (429)")
+    UNAUTHORIZED = "unauthorized", _("API key refused (401)")
+    FORBIDDEN = "forbidden", _("API key lacks permission (403)")
+    BAD_REQUEST = "bad_request", _("Request refused (400)")
+    NOT_FOUND = "not_found", _("Wrong URL (404)")
+    TOO_LARGE = "too_large", _("Request too large (413)")
+    SERVER_ERROR = "server_error", _("Braze server error (5xx)")
+    TIMEOUT = "timeout", _("No answer in time")
+    CONNECTION_ERROR = "connection_error", _("Connection failed")
+    REDIRECT = "redirect", _("Redirect (not followed)")
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP request to Braze: the body as sent (the key is only ever in a header), the answer."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="attempts")
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    duration_ms = models.FloatField(default=0)
+    endpoint = models.CharField(max_length=300)
+    request_body = models.JSONField()
+    request_bytes = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    submissions = models.ManyToManyField(
+        Submission, through="AttemptItem", related_name="delivery_attempts"
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.outcome}"
+
+
+class ItemResult(models.TextChoices):
+    DELIVERED = "delivered", _("Delivered")
+    RETRY = "retry", _("Will be retried")
+    FAILED = "failed", _("Failed")
+    WAITING = "waiting", _("Waiting for the connection to be fixed")
+
+
+class AttemptItem(models.Model):
+    attempt = models.ForeignKey(DeliveryAttempt, on_delete=models.CASCADE, related_name="items")
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="attempt_items")
+    result = models.CharField(max_length=20, choices=ItemResult.choices)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class ConfigChange(models.Model):
+    """Who changed what on a hub, and when. Secrets appear only as "changed"."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.SET_NULL, null=True, related_name="changes")
+    hub_slug = models.CharField(max_length=80)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=40)
+    summary = models.TextField(blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("configuration change")
+        verbose_name_plural = _("configuration changes")
+
+    def __str__(self) -> str:
+        return f"{self.hub_slug} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+
+class HubRole(models.TextChoices):
+    VIEWER = "viewer", _("Can view (support)")
+    EDITOR = "editor", _("Can edit (marketer)")
+
+
+class HubMembership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hub_memberships"
+    )
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=HubRole.choices, default=HubRole.VIEWER)
+
+    class Meta:
+        verbose_name = _("hub membership")
+        verbose_name_plural = _("hub memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "hub"], name="membership_unique_user_hub"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.hub} · {self.role}"

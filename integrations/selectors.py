@@ -1,0 +1,114 @@
+"""Reads for views, the admin and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from integrations.batching import batch_build
+from integrations.mapping import map_submission
+from integrations.models import (
+    DeliveryAttempt,
+    Hub,
+    HubMembership,
+    HubRole,
+    Submission,
+    SubmissionStatus,
+)
+from integrations.services.delivery import objects_of, problems_as_json
+from integrations.spec import HubSpec
+
+
+def hubs_visible_to(user) -> QuerySet[Hub]:
+    if user.is_superuser:
+        return Hub.objects.all()
+    return Hub.objects.filter(memberships__user=user).distinct()
+
+
+def hubs_editable_by(user) -> QuerySet[Hub]:
+    if user.is_superuser:
+        return Hub.objects.all()
+    return Hub.objects.filter(memberships__user=user, memberships__role=HubRole.EDITOR).distinct()
+
+
+def user_can_edit_hub(user, hub: Hub) -> bool:
+    return user.is_superuser or HubMembership.objects.filter(
+        user=user, hub=hub, role=HubRole.EDITOR
+    ).exists()
+
+
+def submission_preview(*, spec: HubSpec, payload: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the /users/track body this payload would produce alone, and its problems."""
+    result = map_submission(spec, payload)
+    body: dict[str, Any] = {}
+    if result.deliverable:
+        batch, _ = batch_build([("preview", objects_of(result))])
+        body = batch.body
+    return {
+        "body": body,
+        "problems": problems_as_json(result),
+        "hold_reason": result.hold_reason,
+        "delivered_event": str(payload.get("event", "")) in spec.events,
+    }
+
+
+@dataclass(frozen=True)
+class HubHealth:
+    pending: int
+    overdue: int
+    held: int
+    failed: int
+    delivered_24h: int
+    received_24h: int
+    last_delivered_at: Any
+    last_attempt: DeliveryAttempt | None
+
+    @property
+    def level(self) -> str:
+        """ok | warning | error, for the at-a-glance badge."""
+        if self.failed or self.overdue:
+            return "error"
+        if self.held:
+            return "warning"
+        return "ok"
+
+
+def hub_health(*, hub: Hub) -> HubHealth:
+    now = timezone.now()
+    day_ago = now - timedelta(hours=24)
+    counts = Submission.objects.filter(hub=hub).aggregate(
+        pending=Count("id", filter=Q(status=SubmissionStatus.PENDING)),
+        overdue=Count("id", filter=Q(status=SubmissionStatus.PENDING,
+                                     next_attempt_at__lt=now - timedelta(minutes=5))),
+        held=Count("id", filter=Q(status=SubmissionStatus.HELD)),
+        failed=Count("id", filter=Q(status=SubmissionStatus.FAILED)),
+        delivered_24h=Count("id", filter=Q(status=SubmissionStatus.DELIVERED,
+                                           delivered_at__gte=day_ago)),
+        received_24h=Count("id", filter=Q(received_at__gte=day_ago)),
+    )
+    last = (Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED)
+            .order_by("-delivered_at").values_list("delivered_at", flat=True).first())
+    return HubHealth(
+        **counts, last_delivered_at=last,
+        last_attempt=DeliveryAttempt.objects.filter(hub=hub).order_by("-started_at").first(),
+    )
+
+
+def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet[Submission]:
+    """Find by Komo id, our id, email, phone or external id (exact, case-insensitive email)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    condition = (Q(komo_id=term) | Q(person_email=term.lower()) | Q(person_phone=term)
+                 | Q(person_external_id=term))
+    try:
+        import uuid
+
+        condition |= Q(public_id=uuid.UUID(term))
+    except ValueError:
+        pass
+    return queryset.filter(condition)

@@ -1,0 +1,39 @@
+"""Triggering delivery tasks without flooding the broker.
+
+A burst of webhooks for one hub must not enqueue one task each. A short-lived cache flag per hub
+coalesces them: intake enqueues only when it sets the flag, and ``deliver_hub`` clears the flag
+*before* it claims work, so a submission committed after the clear sets it again and gets its own
+task, while one committed before is claimed by the running task. The periodic sweep covers any
+trigger that is lost anyway (broker down, worker crash).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django_q.tasks import async_task
+
+log = logging.getLogger(__name__)
+
+FLAG_SECONDS = 60
+
+
+def _flag(hub_id: int) -> str:
+    return f"deliver-hub-queued:{hub_id}"
+
+
+def hub_delivery_trigger(*, hub_id: int, force: bool = False) -> bool:
+    """Enqueue ``deliver_hub(hub_id)`` unless one is already queued. True if enqueued."""
+    try:
+        if not cache.add(_flag(hub_id), 1, FLAG_SECONDS) and not force:
+            return False
+        async_task("integrations.tasks.deliver_hub", hub_id, task_name=f"deliver-hub-{hub_id}"[:100])
+    except Exception:  # the sweep will pick the work up; a trigger must never fail intake
+        log.exception("could not enqueue delivery for hub %s", hub_id)
+        return False
+    return True
+
+
+def hub_delivery_flag_clear(*, hub_id: int) -> None:
+    cache.delete(_flag(hub_id))

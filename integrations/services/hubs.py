@@ -1,0 +1,219 @@
+"""Hub configuration writes: import/export, ingest tokens, connection tests, the change history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import tokens
+from integrations.braze.client import TrackResult
+from integrations.models import (
+    BrazeConnection,
+    ConfigChange,
+    ConnectionStatus,
+    FieldMapping,
+    Hub,
+    Submission,
+    SubmissionStatus,
+)
+from integrations.serializers import MASK, HubConfigSerializer
+from integrations.services.dispatch import hub_delivery_trigger
+
+SECRET_PATHS = ("braze.api_key",)
+
+# Sent to test a connection: update-only for an alias nobody has, so nothing is created in Braze,
+# but Braze still checks the key, its users.track permission and the instance host.
+CONNECTION_TEST_BODY = {
+    "attributes": [
+        {
+            "user_alias": {"alias_name": "komo-portal-connection-test", "alias_label": "komo_portal"},
+            "_update_existing_only": True,
+        }
+    ]
+}
+
+
+def hub_config_export(hub: Hub) -> dict[str, Any]:
+    """The hub JSON of DESIGN.md; the API key is always masked."""
+    connection = getattr(hub, "connection", None)
+    config: dict[str, Any] = {
+        "slug": hub.slug,
+        "name": hub.name,
+        "active": hub.active,
+        "komo_site_id": hub.komo_site_id,
+    }
+    if connection is not None:
+        config["braze"] = {"rest_endpoint": connection.rest_endpoint, "api_key": MASK}
+    config.update(
+        {
+            "identity": {"type": hub.identity_type, "field": hub.identity_field,
+                         "alias_label": hub.alias_label},
+            "create_missing_users": hub.create_missing_users,
+            "default_phone_region": hub.default_phone_region,
+            "events": list(hub.events or []),
+            "mappings": [_mapping_export(m) for m in hub.mappings.all()],
+        }
+    )
+    return config
+
+
+def _mapping_export(mapping: FieldMapping) -> dict[str, Any]:
+    data: dict[str, Any] = {"field": mapping.komo_field, "attribute": mapping.attribute,
+                            "type": mapping.value_type, "on_error": mapping.on_error}
+    if mapping.on_false:
+        data["on_false"] = mapping.on_false
+    return data
+
+
+def config_diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Changed paths → [old, new]; secrets only ever appear as "changed"."""
+    diff: dict[str, Any] = {}
+    for key in sorted(set(before) | set(after)):
+        path = f"{prefix}{key}"
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            diff.update(config_diff(old, new, prefix=f"{path}."))
+        elif old != new:
+            diff[path] = [old, new]
+    return diff
+
+
+def config_change_record(*, hub: Hub, user=None, action: str, before: dict | None = None,
+                         after: dict | None = None, summary: str = "",
+                         secret_changed: bool = False) -> ConfigChange:
+    changes = config_diff(before or {}, after or {}) if after is not None else {}
+    for path in SECRET_PATHS:
+        changes.pop(path, None)
+    if secret_changed:
+        changes["braze.api_key"] = "changed"
+    return ConfigChange.objects.create(
+        hub=hub, hub_slug=hub.slug, user=user if getattr(user, "pk", None) else None,
+        action=action, summary=summary, changes=changes,
+    )
+
+
+@transaction.atomic
+def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
+    """Create or update a hub by slug from the hub JSON. Raises DRF ValidationError when invalid.
+
+    An import without an API key (or with the mask) keeps the stored key.
+    """
+    serializer = HubConfigSerializer(data=config)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    hub = Hub.objects.filter(slug=data["slug"]).select_for_update().first()
+    created = hub is None
+    before = {} if created else hub_config_export(hub)
+    hub = hub or Hub(slug=data["slug"])
+    hub.name = data["name"]
+    hub.active = data["active"]
+    hub.komo_site_id = data.get("komo_site_id") or ""
+    hub.identity_type = data["identity"]["type"]
+    hub.identity_field = data["identity"]["field"]
+    hub.alias_label = data["identity"].get("alias_label") or ""
+    hub.create_missing_users = data["create_missing_users"]
+    hub.default_phone_region = data.get("default_phone_region") or ""
+    hub.events = list(data["events"])
+    hub.save()
+    secret_changed = _connection_import(hub, data.get("braze"))
+    hub.mappings.all().delete()
+    FieldMapping.objects.bulk_create(
+        FieldMapping(
+            hub=hub, position=i, komo_field=m["field"], attribute=m["attribute"],
+            value_type=m["type"], on_error=m["on_error"], on_false=m.get("on_false") or "",
+        )
+        for i, m in enumerate(data["mappings"])
+    )
+    after = hub_config_export(hub)
+    config_change_record(hub=hub, user=user, action="imported" if created else "import-updated",
+                         before=before, after=after, secret_changed=secret_changed)
+    return hub, created
+
+
+def _connection_import(hub: Hub, braze: dict[str, Any] | None) -> bool:
+    """Apply the braze block; True when the API key changed."""
+    if not braze:
+        return False
+    connection = getattr(hub, "connection", None) or BrazeConnection(hub=hub)
+    endpoint_changed = connection.rest_endpoint != braze["rest_endpoint"]
+    connection.rest_endpoint = braze["rest_endpoint"]
+    key = braze.get("api_key") or ""
+    key_changed = bool(key) and key != (connection.api_key or "")
+    if key_changed:
+        connection.set_api_key(key)
+    if connection.pk is None and not connection.api_key:
+        from rest_framework.exceptions import ValidationError
+
+        raise ValidationError({"braze": {"api_key": ["A new connection needs an API key."]}})
+    if key_changed or endpoint_changed:
+        connection_resume(connection, save=False)
+    connection.save()
+    return key_changed
+
+
+def connection_resume(connection: BrazeConnection, *, save: bool = True) -> None:
+    """A person fixed the key or endpoint: leave the paused state and deliver what waited."""
+    if connection.status == ConnectionStatus.PAUSED:
+        connection.status = ConnectionStatus.UNTESTED
+        connection.status_reason = ""
+        connection.status_changed_at = timezone.now()
+    if save:
+        connection.save()
+    if connection.hub_id:
+        transaction.on_commit(lambda: hub_delivery_trigger(hub_id=connection.hub_id, force=True))
+
+
+def hub_token_issue(*, hub: Hub, user=None) -> str:
+    """A new ingest token (the old one stops working at once). Returned once, stored hashed."""
+    token = tokens.token_generate()
+    hub.ingest_token_hash = tokens.token_hash(token)
+    hub.ingest_token_hint = token[-4:]
+    hub.save(update_fields=["ingest_token_hash", "ingest_token_hint", "updated_at"])
+    config_change_record(hub=hub, user=user, action="token-issued",
+                         summary=f"ingest token …{token[-4:]}")
+    return token
+
+
+def connection_test(*, connection: BrazeConnection) -> TrackResult:
+    """Call Braze with the stored key without creating anyone; update the connection status."""
+    from integrations.services.delivery import braze_client
+
+    result = braze_client().track(
+        endpoint=connection.rest_endpoint, api_key=connection.api_key, body=CONNECTION_TEST_BODY
+    )
+    from integrations.explain import outcome_explain
+
+    ok = str(result.outcome) in ("success", "partial")
+    now = timezone.now()
+    if ok:
+        connection.status, connection.status_reason = ConnectionStatus.OK, ""
+        connection.last_success_at = now
+    elif str(result.outcome) in ("unauthorized", "forbidden", "not_found", "redirect"):
+        connection.status = ConnectionStatus.PAUSED
+        connection.status_reason = outcome_explain(
+            result.outcome, status_code=result.status_code, message=result.message
+        )
+    connection.status_changed_at = now
+    connection.save()
+    if ok and connection.hub_id:
+        hub_delivery_trigger(hub_id=connection.hub_id, force=True)
+    return result
+
+
+@transaction.atomic
+def submissions_redeliver(*, pks: list[int], user=None) -> int:
+    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored."""
+    queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
+    hub_ids = set(queryset.values_list("hub_id", flat=True))
+    count = queryset.update(
+        status=SubmissionStatus.PENDING, next_attempt_at=timezone.now(), attempts=0,
+        claimed_until=None, claim_token=None, status_reason="",
+    )
+    for hub_id in hub_ids:
+        hub = Hub.objects.get(pk=hub_id)
+        config_change_record(hub=hub, user=user, action="redelivered",
+                             summary=f"{count} submission(s) queued again")
+        transaction.on_commit(lambda h=hub_id: hub_delivery_trigger(hub_id=h, force=True))
+    return count

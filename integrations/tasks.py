@@ -1,0 +1,43 @@
+"""django-q2 entry points: ids in, services do the work."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+
+from integrations.services.delivery import delivery_run
+from integrations.services.sweep import sweep_due
+
+SWEEP_LOOP_SECONDS = 55
+SWEEP_LOCK = "sweep-loop-running"
+
+
+def deliver_hub(hub_id: int) -> dict:
+    report = delivery_run(hub_id=hub_id)
+    return {"requests": report.requests, "delivered": report.delivered, "retried": report.retried,
+            "failed": report.failed, "held": report.held, "paused": report.paused}
+
+
+def sweep() -> int:
+    return sweep_due()
+
+
+def sweep_loop() -> int:
+    """Sweep every SWEEP_INTERVAL_SECONDS for just under a minute.
+
+    django-q2's scheduler wakes only every 30 s and schedules by the minute, so the schedule
+    starts this loop once a minute; a cache lock keeps one loop running across all clusters.
+    """
+    if not cache.add(SWEEP_LOCK, 1, SWEEP_LOOP_SECONDS + 10):
+        return 0
+    triggered = 0
+    try:
+        deadline = time.monotonic() + SWEEP_LOOP_SECONDS
+        while time.monotonic() < deadline:
+            triggered += sweep_due()
+            time.sleep(settings.SWEEP_INTERVAL_SECONDS)
+    finally:
+        cache.delete(SWEEP_LOCK)
+    return triggered

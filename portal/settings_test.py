@@ -1,0 +1,18 @@
+"""Test settings: fast hashing, django-q2 in sync mode (its Conf is read at import, so it must be
+set here, not with override_settings), fixed encryption key."""
+
+import os
+
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdefghij")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "nUjM0pSgWXwq2zuqV5nC1U3Jz7dF8s1Qh0tFfDeIpfY=")
+os.environ.setdefault("BRAZE_EXTRA_ENDPOINTS", "http://127.0.0.1:,http://localhost:")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("Q_SYNC", "true")
+
+from portal.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
