@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from integrations.batching import Batch, Objects, batch_build
 from integrations.braze.client import BrazeClient, TrackResult
+from integrations.braze.instances import endpoint_allowed
 from integrations.mapping import MappingResult, map_submission
 from integrations.models import (
     AttemptItem,
@@ -128,6 +129,12 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
         return report
     braze = getattr(hub, "connection", None)
     if braze is None or braze.is_paused:
+        report.paused = True
+        return report
+    if not endpoint_allowed(braze.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
+        # Defence in depth against SSRF: the endpoint was validated when saved, but settings or
+        # the database may have changed since. Never send the key anywhere else.
+        connection_pause(braze, reason=_endpoint_refused_reason(braze.rest_endpoint))
         report.paused = True
         return report
     spec = hub.to_spec()
@@ -267,10 +274,22 @@ def _record(
             )
             braze.status, braze.last_success_at = ConnectionStatus.OK, now
     if report.paused:
-        BrazeConnection.objects.filter(pk=braze.pk).update(
-            status=ConnectionStatus.PAUSED, status_reason=_plain_reason(result), status_changed_at=now,
-        )
-        braze.status = ConnectionStatus.PAUSED
+        connection_pause(braze, reason=_plain_reason(result))
+
+
+def connection_pause(braze: BrazeConnection, *, reason: str) -> None:
+    """Stop delivering with this connection until a person fixes it; submissions wait."""
+    BrazeConnection.objects.filter(pk=braze.pk).update(
+        status=ConnectionStatus.PAUSED, status_reason=reason, status_changed_at=timezone.now(),
+    )
+    braze.status, braze.status_reason = ConnectionStatus.PAUSED, reason
+
+
+def _endpoint_refused_reason(endpoint: str) -> str:
+    from django.utils.translation import gettext as _
+
+    return _("The REST endpoint %(url)s is not an allowed Braze host; nothing was sent.") % {
+        "url": endpoint[:200]}
 
 
 def _mark_delivered(pks: list[int], by_pk: dict[int, Submission], token: uuid.UUID, now) -> None:

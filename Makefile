@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` (the portal with demo data on the embedded default)
+# and `make test` (the whole suite). Both create .venv and install what they need.
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: run test test-only lint bench clean
+
+$(PY):
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.run-deps: requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-deps: requirements.txt requirements-test.txt | $(PY)
+	$(PIP) install --quiet -r requirements-test.txt
+	touch $@
+
+run: $(VENV)/.run-deps
+	DEBUG=true BRAZE_EXTRA_ENDPOINTS=$${BRAZE_EXTRA_ENDPOINTS:-http://127.0.0.1:9400} \
+		$(PY) manage.py run_demo
+
+test: $(VENV)/.test-deps test-only
+
+test-only:
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.test-deps
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var test-artifacts
