@@ -55,8 +55,11 @@ class Batch:
 
     def objects_of(self, key: Hashable) -> dict[str, list[dict[str, Any]]]:
         return {
-            array: [obj for obj, owner in zip(self.body[array], self.owners[array], strict=True)
-                    if owner == key]
+            array: [
+                obj
+                for obj, owner in zip(self.body[array], self.owners[array], strict=True)
+                if owner == key
+            ]
             for array in self.body
             if key in self.owners[array]
         }

@@ -31,8 +31,10 @@ def _fernet_for(keys: tuple[str, ...], debug: bool) -> MultiFernet:
     if not keys:
         if not debug:
             raise ImproperlyConfigured(
-                _("FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (generate one with "
-                  "`python manage.py generate_encryption_key`).")
+                _(
+                    "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (generate one with "
+                    "`python manage.py generate_encryption_key`)."
+                )
             )
         return MultiFernet([Fernet(_dev_key())])
     try:
@@ -55,7 +57,9 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise DecryptionError("stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS") from exc
+        raise DecryptionError(
+            "stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS"
+        ) from exc
 
 
 def rotate(token: str) -> str:

@@ -1,4 +1,4 @@
-"""Hubs and their Braze delivery configuration, submissions (the queue of record) and the audit trail."""
+"""Hubs, their Braze delivery configuration, submissions (the queue of record), the audit trail."""
 
 from __future__ import annotations
 
@@ -68,22 +68,30 @@ class Hub(models.Model):
         _("active"), default=False, help_text=_("Only active hubs deliver to Braze.")
     )
     identity_type = models.CharField(
-        _("identify people by"), max_length=20, choices=IdentityType.choices,
+        _("identify people by"),
+        max_length=20,
+        choices=IdentityType.choices,
         default=IdentityType.ALIAS_EMAIL,
     )
     identity_field = models.CharField(
         _("Komo field holding the identity"), max_length=200, default="email"
     )
     alias_label = models.CharField(
-        _("alias label"), max_length=200, blank=True, default="email",
+        _("alias label"),
+        max_length=200,
+        blank=True,
+        default="email",
         help_text=_("Only for user aliases: the alias_label in Braze."),
     )
     create_missing_users = models.BooleanField(
-        _("create missing users"), default=True,
+        _("create missing users"),
+        default=True,
         help_text=_("Off: only update people Braze already knows (_update_existing_only)."),
     )
     default_phone_region = models.CharField(
-        _("default phone region"), max_length=2, blank=True,
+        _("default phone region"),
+        max_length=2,
+        blank=True,
         help_text=_("Two-letter country code used for phone numbers written without +."),
     )
     events = models.JSONField(_("Komo events delivered"), default=default_events, blank=True)
@@ -125,7 +133,9 @@ class BrazeConnection(models.Model):
     api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
     api_key_fingerprint = models.CharField(max_length=32, blank=True, editable=False, db_index=True)
     status = models.CharField(
-        _("status"), max_length=20, choices=ConnectionStatus.choices,
+        _("status"),
+        max_length=20,
+        choices=ConnectionStatus.choices,
         default=ConnectionStatus.UNTESTED,
     )
     status_reason = models.TextField(_("status reason"), blank=True)
@@ -162,11 +172,17 @@ class FieldMapping(models.Model):
         _("type"), max_length=20, choices=ValueType.choices, default=ValueType.STRING
     )
     on_error = models.CharField(
-        _("when the value is invalid"), max_length=10, choices=OnError.choices,
+        _("when the value is invalid"),
+        max_length=10,
+        choices=OnError.choices,
         default=OnError.SKIP,
     )
     on_false = models.CharField(
-        _("unticked box sends"), max_length=20, choices=OnFalse.choices, blank=True, default="",
+        _("unticked box sends"),
+        max_length=20,
+        choices=OnFalse.choices,
+        blank=True,
+        default="",
     )
 
     class Meta:
@@ -182,8 +198,11 @@ class FieldMapping(models.Model):
 
     def to_spec(self) -> FieldMappingSpec:
         return FieldMappingSpec(
-            field=self.komo_field, attribute=self.attribute, type=self.value_type,
-            on_error=self.on_error, on_false=self.on_false or None,
+            field=self.komo_field,
+            attribute=self.attribute,
+            type=self.value_type,
+            on_error=self.on_error,
+            on_false=self.on_false or None,
         )
 
 
@@ -206,7 +225,9 @@ class Submission(models.Model):
     payload = models.JSONField(_("payload as received"))
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     status = models.CharField(
-        _("status"), max_length=20, choices=SubmissionStatus.choices,
+        _("status"),
+        max_length=20,
+        choices=SubmissionStatus.choices,
         default=SubmissionStatus.PENDING,
     )
     status_reason = models.TextField(_("reason"), blank=True)
@@ -231,7 +252,8 @@ class Submission(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["hub", "next_attempt_at"], name="submission_due",
+                fields=["hub", "next_attempt_at"],
+                name="submission_due",
                 condition=Q(status="pending"),
             ),
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
@@ -259,7 +281,7 @@ class Outcome(models.TextChoices):
 
 
 class DeliveryAttempt(models.Model):
-    """One HTTP request to Braze: the body as sent (the key is only ever in a header), the answer."""
+    """One HTTP request to Braze: the body as sent (the key only ever in a header), the answer."""
 
     hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="attempts")
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -293,12 +315,17 @@ class ItemResult(models.TextChoices):
 
 class AttemptItem(models.Model):
     attempt = models.ForeignKey(DeliveryAttempt, on_delete=models.CASCADE, related_name="items")
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="attempt_items")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="attempt_items"
+    )
     result = models.CharField(max_length=20, choices=ItemResult.choices)
     error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id} in attempt {self.attempt_id}: {self.result}"
 
 
 class ConfigChange(models.Model):

@@ -61,7 +61,9 @@ def decide(
         return Decision(Action.FAIL) if item_error else Decision(Action.DELIVERED)
     if outcome == "rate_limited":
         wait = rate_limit_reset_in if rate_limit_reset_in and rate_limit_reset_in > 0 else None
-        return Decision(Action.WAIT, (wait or RATE_LIMIT_FALLBACK_SECONDS) + (rng or random).uniform(0, 1))
+        return Decision(
+            Action.WAIT, (wait or RATE_LIMIT_FALLBACK_SECONDS) + (rng or random).uniform(0, 1)
+        )
     if outcome in PAUSING:
         return Decision(Action.PAUSE)
     if outcome in PERMANENT:

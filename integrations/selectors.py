@@ -36,9 +36,10 @@ def hubs_editable_by(user) -> QuerySet[Hub]:
 
 
 def user_can_edit_hub(user, hub: Hub) -> bool:
-    return user.is_superuser or HubMembership.objects.filter(
-        user=user, hub=hub, role=HubRole.EDITOR
-    ).exists()
+    return (
+        user.is_superuser
+        or HubMembership.objects.filter(user=user, hub=hub, role=HubRole.EDITOR).exists()
+    )
 
 
 def submission_preview(*, spec: HubSpec, payload: dict[str, Any]) -> dict[str, Any]:
@@ -82,18 +83,28 @@ def hub_health(*, hub: Hub) -> HubHealth:
     day_ago = now - timedelta(hours=24)
     counts = Submission.objects.filter(hub=hub).aggregate(
         pending=Count("id", filter=Q(status=SubmissionStatus.PENDING)),
-        overdue=Count("id", filter=Q(status=SubmissionStatus.PENDING,
-                                     next_attempt_at__lt=now - timedelta(minutes=5))),
+        overdue=Count(
+            "id",
+            filter=Q(
+                status=SubmissionStatus.PENDING, next_attempt_at__lt=now - timedelta(minutes=5)
+            ),
+        ),
         held=Count("id", filter=Q(status=SubmissionStatus.HELD)),
         failed=Count("id", filter=Q(status=SubmissionStatus.FAILED)),
-        delivered_24h=Count("id", filter=Q(status=SubmissionStatus.DELIVERED,
-                                           delivered_at__gte=day_ago)),
+        delivered_24h=Count(
+            "id", filter=Q(status=SubmissionStatus.DELIVERED, delivered_at__gte=day_ago)
+        ),
         received_24h=Count("id", filter=Q(received_at__gte=day_ago)),
     )
-    last = (Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED)
-            .order_by("-delivered_at").values_list("delivered_at", flat=True).first())
+    last = (
+        Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED)
+        .order_by("-delivered_at")
+        .values_list("delivered_at", flat=True)
+        .first()
+    )
     return HubHealth(
-        **counts, last_delivered_at=last,
+        **counts,
+        last_delivered_at=last,
         last_attempt=DeliveryAttempt.objects.filter(hub=hub).order_by("-started_at").first(),
     )
 
@@ -103,8 +114,12 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
     term = term.strip()
     if not term:
         return queryset
-    condition = (Q(komo_id=term) | Q(person_email=term.lower()) | Q(person_phone=term)
-                 | Q(person_external_id=term))
+    condition = (
+        Q(komo_id=term)
+        | Q(person_email=term.lower())
+        | Q(person_phone=term)
+        | Q(person_external_id=term)
+    )
     try:
         import uuid
 

@@ -18,8 +18,11 @@ def rest_endpoint_validate(value: str) -> str:
     value = normalize_endpoint(value)
     if not endpoint_allowed(value, settings.BRAZE_EXTRA_ENDPOINTS):
         raise serializers.ValidationError(
-            _("%(url)s is not a Braze REST endpoint. Use the one shown under Settings > APIs and "
-              "Identifiers in Braze, e.g. https://rest.iad-01.braze.com.") % {"url": value[:200]}
+            _(
+                "%(url)s is not a Braze REST endpoint. Use the one shown under Settings > APIs and "
+                "Identifiers in Braze, e.g. https://rest.iad-01.braze.com."
+            )
+            % {"url": value[:200]}
         )
     return value
 
@@ -56,7 +59,9 @@ class HubConfigSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=80)
     name = serializers.CharField(max_length=200)
     active = serializers.BooleanField(default=False)
-    komo_site_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    komo_site_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default=""
+    )
     braze = BrazeSerializer(required=False)
     identity = IdentitySerializer()
     create_missing_users = serializers.BooleanField(default=True)
@@ -69,7 +74,10 @@ class HubConfigSerializer(serializers.Serializer):
     mappings = MappingSerializer(many=True, default=list)
 
     def validate(self, attrs):
-        config = {**attrs, "default_phone_region": (attrs.get("default_phone_region") or "").upper()}
+        config = {
+            **attrs,
+            "default_phone_region": (attrs.get("default_phone_region") or "").upper(),
+        }
         errors: dict[str, list[str]] = {}
         for error in validate_hub_spec(hub_spec_from_config(config)):
             errors.setdefault(error.path or "non_field_errors", []).append(str(error.message))

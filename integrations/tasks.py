@@ -16,8 +16,14 @@ SWEEP_LOCK = "sweep-loop-running"
 
 def deliver_hub(hub_id: int) -> dict:
     report = delivery_run(hub_id=hub_id)
-    return {"requests": report.requests, "delivered": report.delivered, "retried": report.retried,
-            "failed": report.failed, "held": report.held, "paused": report.paused}
+    return {
+        "requests": report.requests,
+        "delivered": report.delivered,
+        "retried": report.retried,
+        "failed": report.failed,
+        "held": report.held,
+        "paused": report.paused,
+    }
 
 
 def sweep() -> int:

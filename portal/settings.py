@@ -87,10 +87,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache (shared rate budget, throttling) ---------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "portal_cache",
+        }
     }
 
 # --- django-q2 --------------------------------------------------------------------------------
@@ -145,6 +150,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Komo → Braze portal",
     "DESCRIPTION": "Webhook intake for Komo Engagement Hub submissions.",
     "VERSION": "1.0.0",
+    "PREPROCESSING_HOOKS": ["integrations.apis.schema_without_slash_aliases"],
 }
 
 # --- Product settings -------------------------------------------------------------------------

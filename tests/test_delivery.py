@@ -27,14 +27,17 @@ pytestmark = pytest.mark.django_db
 
 def queue(hub, count: int, **overrides) -> list[Submission]:
     return [
-        submission_receive(hub=hub, payload=komo_entry(email=f"person{i}@example.com", **overrides))
-        .submission
+        submission_receive(
+            hub=hub, payload=komo_entry(email=f"person{i}@example.com", **overrides)
+        ).submission
         for i in range(count)
     ]
 
 
 def make_due() -> None:
-    Submission.objects.filter(status=SubmissionStatus.PENDING).update(next_attempt_at=timezone.now())
+    Submission.objects.filter(status=SubmissionStatus.PENDING).update(
+        next_attempt_at=timezone.now()
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +77,9 @@ def test_delivered_profile_has_the_mapped_attributes(sandbox_hub, sandbox):
     attempt = DeliveryAttempt.objects.get()
     assert attempt.status_code == 201
     assert attempt.request_body["attributes"][0]["user_alias"] == {
-        "alias_name": "priya.natarajan@example.com", "alias_label": "email"}
+        "alias_name": "priya.natarajan@example.com",
+        "alias_label": "email",
+    }
 
 
 def test_per_item_errors_fail_only_their_own_submission(sandbox_hub, sandbox):
@@ -89,8 +94,12 @@ def test_per_item_errors_fail_only_their_own_submission(sandbox_hub, sandbox):
     bad.refresh_from_db()
     assert bad.status == SubmissionStatus.FAILED
     assert "dob" in bad.status_reason or "attributes[3]" in bad.status_reason
-    assert Submission.objects.filter(pk__in=[s.pk for s in good],
-                                     status=SubmissionStatus.DELIVERED).count() == 3
+    assert (
+        Submission.objects.filter(
+            pk__in=[s.pk for s in good], status=SubmissionStatus.DELIVERED
+        ).count()
+        == 3
+    )
     assert AttemptItem.objects.get(submission=bad).result == ItemResult.FAILED
 
 
@@ -227,8 +236,9 @@ def test_spent_rate_budget_postpones_without_a_request(sandbox_hub, sandbox):
     hub, _ = sandbox_hub
     [submission] = queue(hub, 1)
     reset = int(timezone.now().timestamp()) + 30
-    rate_budget.budget_record(fingerprint=hub.connection.api_key_fingerprint, remaining=0,
-                              reset=reset)
+    rate_budget.budget_record(
+        fingerprint=hub.connection.api_key_fingerprint, remaining=0, reset=reset
+    )
     delivery_run(hub_id=hub.pk)
     submission.refresh_from_db()
     assert sandbox.requests() == []

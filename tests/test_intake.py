@@ -18,8 +18,13 @@ pytestmark = pytest.mark.django_db
 def post_header(client: Client, slug: str, token: str | None, body, slash: str = "", **extra):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
-    return client.post(f"/api/v1/hubs/{slug}/submissions{slash}", data=data,
-                       content_type=extra.pop("content_type", "application/json"), **headers, **extra)
+    return client.post(
+        f"/api/v1/hubs/{slug}/submissions{slash}",
+        data=data,
+        content_type=extra.pop("content_type", "application/json"),
+        **headers,
+        **extra,
+    )
 
 
 def test_new_submission_is_accepted_with_202_and_stored_pending(make_hub, client):
@@ -41,11 +46,13 @@ def test_new_submission_is_accepted_with_202_and_stored_pending(make_hub, client
 def test_trailing_slash_and_path_token_are_accepted(make_hub, client):
     hub, token = make_hub()
     assert post_header(client, hub.slug, token, komo_entry(), slash="/").status_code == 202
-    response = client.post(f"/api/v1/ingest/{token}/", data=json.dumps(komo_entry()),
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/ingest/{token}/", data=json.dumps(komo_entry()), content_type="application/json"
+    )
     assert response.status_code == 202
-    response = client.post(f"/api/v1/ingest/{token}", data=json.dumps(komo_entry()),
-                           content_type="application/json")
+    response = client.post(
+        f"/api/v1/ingest/{token}", data=json.dumps(komo_entry()), content_type="application/json"
+    )
     assert response.status_code == 202
     assert Submission.objects.filter(hub=hub).count() == 3
 
@@ -83,13 +90,17 @@ def test_event_the_hub_does_not_deliver_is_stored_as_ignored(make_hub, client):
         (b"[1, 2]", "JSON object"),
         (b"\xff\xfe{}", "UTF-8"),
         (b'{"id": NaN}', "not valid JSON"),
-        (json.dumps({"event": "CompetitionEntrySuccess", "timestamp": "2026-01-01T00:00:00Z"}),
-         "id"),
+        (
+            json.dumps({"event": "CompetitionEntrySuccess", "timestamp": "2026-01-01T00:00:00Z"}),
+            "id",
+        ),
         (json.dumps({"id": "x", "timestamp": "2026-01-01T00:00:00Z"}), "event"),
         (json.dumps({"id": "x", "event": "CompetitionEntrySuccess"}), "timestamp"),
         (json.dumps({"id": "x", "event": "E", "timestamp": "yesterday"}), "ISO 8601"),
-        (json.dumps({"id": {"a": 1}, "event": "E", "timestamp": "2026-01-01T00:00:00Z"}),
-         "'id' must be a string"),
+        (
+            json.dumps({"id": {"a": 1}, "event": "E", "timestamp": "2026-01-01T00:00:00Z"}),
+            "'id' must be a string",
+        ),
     ],
 )
 def test_bad_bodies_get_400_naming_the_problem_and_store_nothing(make_hub, client, body, expected):
@@ -102,8 +113,9 @@ def test_bad_bodies_get_400_naming_the_problem_and_store_nothing(make_hub, clien
 
 def test_wrong_content_type_gets_415(make_hub, client):
     hub, token = make_hub()
-    response = post_header(client, hub.slug, token, "a=b",
-                           content_type="application/x-www-form-urlencoded")
+    response = post_header(
+        client, hub.slug, token, "a=b", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 415
     assert not Submission.objects.exists()
 
@@ -124,8 +136,9 @@ def test_token_of_another_hub_gets_401(make_hub, client):
 
 def test_bad_path_token_gets_401(make_hub, client):
     make_hub()
-    response = client.post("/api/v1/ingest/nope", data=json.dumps(komo_entry()),
-                           content_type="application/json")
+    response = client.post(
+        "/api/v1/ingest/nope", data=json.dumps(komo_entry()), content_type="application/json"
+    )
     assert response.status_code == 401
 
 

@@ -75,13 +75,19 @@ def objects_of(result: MappingResult) -> Objects:
 
 def problems_as_json(result: MappingResult) -> list[dict]:
     return [
-        {"field": p.field, "attribute": p.attribute, "code": p.code, "message": str(p.message),
-         "held": p.held}
+        {
+            "field": p.field,
+            "attribute": p.attribute,
+            "code": p.code,
+            "message": str(p.message),
+            "held": p.held,
+        }
         for p in result.problems
     ]
 
 
 # --- claiming --------------------------------------------------------------------------------
+
 
 def _due(hub_id: int, now) -> Q:
     return Q(hub_id=hub_id, status=SubmissionStatus.PENDING, next_attempt_at__lte=now) & (
@@ -118,6 +124,7 @@ def hub_has_due(*, hub_id: int) -> bool:
 
 
 # --- one run ---------------------------------------------------------------------------------
+
 
 def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     """Deliver due submissions of one hub until none is due, the connection pauses, the rate
@@ -164,8 +171,12 @@ def _postpone_due(hub_id: int, wait: float) -> None:
 
 
 def _deliver_claimed(
-    hub: Hub, braze: BrazeConnection, spec: HubSpec, claimed: list[Submission],
-    token: uuid.UUID, report: RunReport,
+    hub: Hub,
+    braze: BrazeConnection,
+    spec: HubSpec,
+    claimed: list[Submission],
+    token: uuid.UUID,
+    report: RunReport,
 ) -> None:
     by_pk = {s.pk: s for s in claimed}
     deliverable: list[tuple[int, Objects]] = []
@@ -184,7 +195,9 @@ def _deliver_claimed(
         submissions_release(pks=left_over, token=token)
     if not batch.keys:
         return
-    result = braze_client().track(endpoint=braze.rest_endpoint, api_key=braze.api_key, body=batch.body)
+    result = braze_client().track(
+        endpoint=braze.rest_endpoint, api_key=braze.api_key, body=batch.body
+    )
     report.requests += 1
     report.outcomes.append(str(result.outcome))
     _record_rate_limit(braze, result)
@@ -208,8 +221,12 @@ def _record_rate_limit(braze: BrazeConnection, result: TrackResult) -> None:
 
 def _hold(submission: Submission, token: uuid.UUID, reason: str) -> None:
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(
-        status=SubmissionStatus.HELD, status_reason=reason, problems=submission.problems,
-        claimed_until=None, claim_token=None, next_attempt_at=None,
+        status=SubmissionStatus.HELD,
+        status_reason=reason,
+        problems=submission.problems,
+        claimed_until=None,
+        claim_token=None,
+        next_attempt_at=None,
     )
 
 
@@ -231,15 +248,25 @@ def _reset_in(result: TrackResult) -> float | None:
 
 @transaction.atomic
 def _record(
-    hub: Hub, braze: BrazeConnection, batch: Batch, result: TrackResult,
-    by_pk: dict[int, Submission], token: uuid.UUID, report: RunReport,
+    hub: Hub,
+    braze: BrazeConnection,
+    batch: Batch,
+    result: TrackResult,
+    by_pk: dict[int, Submission],
+    token: uuid.UUID,
+    report: RunReport,
 ) -> None:
     now = timezone.now()
     attempt = DeliveryAttempt.objects.create(
-        hub=hub, started_at=now - timedelta(milliseconds=result.duration_ms),
-        duration_ms=result.duration_ms, endpoint=braze.rest_endpoint, request_body=batch.body,
-        request_bytes=result.request_bytes, status_code=result.status_code,
-        outcome=str(result.outcome), message=result.message[:2000],
+        hub=hub,
+        started_at=now - timedelta(milliseconds=result.duration_ms),
+        duration_ms=result.duration_ms,
+        endpoint=braze.rest_endpoint,
+        request_body=batch.body,
+        request_bytes=result.request_bytes,
+        status_code=result.status_code,
+        outcome=str(result.outcome),
+        message=result.message[:2000],
         response_body=result.response_text[:RESPONSE_KEEP_CHARS],
     )
     item_errors = _item_errors(batch, result)
@@ -250,13 +277,19 @@ def _record(
         submission = by_pk[pk]
         attempts = submission.attempts + 1
         decision = decide(
-            outcome, attempts=attempts, item_error=item_errors.get(pk),
+            outcome,
+            attempts=attempts,
+            item_error=item_errors.get(pk),
             rate_limit_reset_in=_reset_in(result),
         )
-        error = item_errors.get(pk) or ("" if decision.action == Action.DELIVERED else
-                                        _plain_reason(result))
-        items.append(AttemptItem(attempt=attempt, submission_id=pk,
-                                 result=_ITEM_RESULT[decision.action], error=error))
+        error = item_errors.get(pk) or (
+            "" if decision.action == Action.DELIVERED else _plain_reason(result)
+        )
+        items.append(
+            AttemptItem(
+                attempt=attempt, submission_id=pk, result=_ITEM_RESULT[decision.action], error=error
+            )
+        )
         if decision.action == Action.DELIVERED:
             delivered.append(pk)
             continue
@@ -265,12 +298,17 @@ def _record(
     if delivered:
         _mark_delivered(delivered, by_pk, token, now)
         report.delivered += len(delivered)
-        if braze.status != ConnectionStatus.OK or not braze.last_success_at or (
-            now - braze.last_success_at
-        ) > timedelta(seconds=30):
+        if (
+            braze.status != ConnectionStatus.OK
+            or not braze.last_success_at
+            or (now - braze.last_success_at) > timedelta(seconds=30)
+        ):
             BrazeConnection.objects.filter(pk=braze.pk).update(
-                status=ConnectionStatus.OK, last_success_at=now,
-                status_changed_at=now if braze.status != ConnectionStatus.OK else braze.status_changed_at,
+                status=ConnectionStatus.OK,
+                last_success_at=now,
+                status_changed_at=now
+                if braze.status != ConnectionStatus.OK
+                else braze.status_changed_at,
             )
             braze.status, braze.last_success_at = ConnectionStatus.OK, now
     if report.paused:
@@ -280,7 +318,9 @@ def _record(
 def connection_pause(braze: BrazeConnection, *, reason: str) -> None:
     """Stop delivering with this connection until a person fixes it; submissions wait."""
     BrazeConnection.objects.filter(pk=braze.pk).update(
-        status=ConnectionStatus.PAUSED, status_reason=reason, status_changed_at=timezone.now(),
+        status=ConnectionStatus.PAUSED,
+        status_reason=reason,
+        status_changed_at=timezone.now(),
     )
     braze.status, braze.status_reason = ConnectionStatus.PAUSED, reason
 
@@ -289,14 +329,20 @@ def _endpoint_refused_reason(endpoint: str) -> str:
     from django.utils.translation import gettext as _
 
     return _("The REST endpoint %(url)s is not an allowed Braze host; nothing was sent.") % {
-        "url": endpoint[:200]}
+        "url": endpoint[:200]
+    }
 
 
 def _mark_delivered(pks: list[int], by_pk: dict[int, Submission], token: uuid.UUID, now) -> None:
     """One UPDATE for the clean ones; those with skipped-field problems keep their own list."""
     changes = {
-        "status": SubmissionStatus.DELIVERED, "delivered_at": now, "attempts": F("attempts") + 1,
-        "status_reason": "", "next_attempt_at": None, "claimed_until": None, "claim_token": None,
+        "status": SubmissionStatus.DELIVERED,
+        "delivered_at": now,
+        "attempts": F("attempts") + 1,
+        "status_reason": "",
+        "next_attempt_at": None,
+        "claimed_until": None,
+        "claim_token": None,
     }
     clean = [pk for pk in pks if not by_pk[pk].problems]
     Submission.objects.filter(pk__in=clean, claim_token=token).update(problems=[], **changes)
@@ -315,21 +361,40 @@ _ITEM_RESULT = {
 }
 
 
-def _apply(submission: Submission, token: uuid.UUID, decision, attempts: int, error: str, now,
-           report: RunReport) -> None:
+def _apply(
+    submission: Submission,
+    token: uuid.UUID,
+    decision,
+    attempts: int,
+    error: str,
+    now,
+    report: RunReport,
+) -> None:
     common = {"claimed_until": None, "claim_token": None, "problems": submission.problems}
     queryset = Submission.objects.filter(pk=submission.pk, claim_token=token)
     if decision.action == Action.FAIL:
-        queryset.update(status=SubmissionStatus.FAILED, status_reason=error, attempts=attempts,
-                        next_attempt_at=None, **common)
+        queryset.update(
+            status=SubmissionStatus.FAILED,
+            status_reason=error,
+            attempts=attempts,
+            next_attempt_at=None,
+            **common,
+        )
         report.failed += 1
     elif decision.action == Action.RETRY:
-        queryset.update(status_reason=error, attempts=attempts,
-                        next_attempt_at=now + timedelta(seconds=decision.delay_seconds), **common)
+        queryset.update(
+            status_reason=error,
+            attempts=attempts,
+            next_attempt_at=now + timedelta(seconds=decision.delay_seconds),
+            **common,
+        )
         report.retried += 1
     elif decision.action == Action.WAIT:
-        queryset.update(status_reason=error,
-                        next_attempt_at=now + timedelta(seconds=decision.delay_seconds), **common)
+        queryset.update(
+            status_reason=error,
+            next_attempt_at=now + timedelta(seconds=decision.delay_seconds),
+            **common,
+        )
         report.retried += 1
     elif decision.action == Action.PAUSE:
         queryset.update(status_reason=error, next_attempt_at=now, **common)

@@ -28,7 +28,9 @@ def hub_delivery_trigger(*, hub_id: int, force: bool = False) -> bool:
     try:
         if not cache.add(_flag(hub_id), 1, FLAG_SECONDS) and not force:
             return False
-        async_task("integrations.tasks.deliver_hub", hub_id, task_name=f"deliver-hub-{hub_id}"[:100])
+        async_task(
+            "integrations.tasks.deliver_hub", hub_id, task_name=f"deliver-hub-{hub_id}"[:100]
+        )
     except Exception:  # the sweep will pick the work up; a trigger must never fail intake
         log.exception("could not enqueue delivery for hub %s", hub_id)
         return False

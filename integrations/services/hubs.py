@@ -28,7 +28,10 @@ SECRET_PATHS = ("braze.api_key",)
 CONNECTION_TEST_BODY = {
     "attributes": [
         {
-            "user_alias": {"alias_name": "komo-portal-connection-test", "alias_label": "komo_portal"},
+            "user_alias": {
+                "alias_name": "komo-portal-connection-test",
+                "alias_label": "komo_portal",
+            },
             "_update_existing_only": True,
         }
     ]
@@ -48,8 +51,11 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
         config["braze"] = {"rest_endpoint": connection.rest_endpoint, "api_key": MASK}
     config.update(
         {
-            "identity": {"type": hub.identity_type, "field": hub.identity_field,
-                         "alias_label": hub.alias_label},
+            "identity": {
+                "type": hub.identity_type,
+                "field": hub.identity_field,
+                "alias_label": hub.alias_label,
+            },
             "create_missing_users": hub.create_missing_users,
             "default_phone_region": hub.default_phone_region,
             "events": list(hub.events or []),
@@ -60,8 +66,12 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
 
 
 def _mapping_export(mapping: FieldMapping) -> dict[str, Any]:
-    data: dict[str, Any] = {"field": mapping.komo_field, "attribute": mapping.attribute,
-                            "type": mapping.value_type, "on_error": mapping.on_error}
+    data: dict[str, Any] = {
+        "field": mapping.komo_field,
+        "attribute": mapping.attribute,
+        "type": mapping.value_type,
+        "on_error": mapping.on_error,
+    }
     if mapping.on_false:
         data["on_false"] = mapping.on_false
     return data
@@ -80,17 +90,28 @@ def config_diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "")
     return diff
 
 
-def config_change_record(*, hub: Hub, user=None, action: str, before: dict | None = None,
-                         after: dict | None = None, summary: str = "",
-                         secret_changed: bool = False) -> ConfigChange:
+def config_change_record(
+    *,
+    hub: Hub,
+    user=None,
+    action: str,
+    before: dict | None = None,
+    after: dict | None = None,
+    summary: str = "",
+    secret_changed: bool = False,
+) -> ConfigChange:
     changes = config_diff(before or {}, after or {}) if after is not None else {}
     for path in SECRET_PATHS:
         changes.pop(path, None)
     if secret_changed:
         changes["braze.api_key"] = "changed"
     return ConfigChange.objects.create(
-        hub=hub, hub_slug=hub.slug, user=user if getattr(user, "pk", None) else None,
-        action=action, summary=summary, changes=changes,
+        hub=hub,
+        hub_slug=hub.slug,
+        user=user if getattr(user, "pk", None) else None,
+        action=action,
+        summary=summary,
+        changes=changes,
     )
 
 
@@ -121,14 +142,25 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
     hub.mappings.all().delete()
     FieldMapping.objects.bulk_create(
         FieldMapping(
-            hub=hub, position=i, komo_field=m["field"], attribute=m["attribute"],
-            value_type=m["type"], on_error=m["on_error"], on_false=m.get("on_false") or "",
+            hub=hub,
+            position=i,
+            komo_field=m["field"],
+            attribute=m["attribute"],
+            value_type=m["type"],
+            on_error=m["on_error"],
+            on_false=m.get("on_false") or "",
         )
         for i, m in enumerate(data["mappings"])
     )
     after = hub_config_export(hub)
-    config_change_record(hub=hub, user=user, action="imported" if created else "import-updated",
-                         before=before, after=after, secret_changed=secret_changed)
+    config_change_record(
+        hub=hub,
+        user=user,
+        action="imported" if created else "import-updated",
+        before=before,
+        after=after,
+        secret_changed=secret_changed,
+    )
     return hub, created
 
 
@@ -171,8 +203,9 @@ def hub_token_issue(*, hub: Hub, user=None) -> str:
     hub.ingest_token_hash = tokens.token_hash(token)
     hub.ingest_token_hint = token[-4:]
     hub.save(update_fields=["ingest_token_hash", "ingest_token_hint", "updated_at"])
-    config_change_record(hub=hub, user=user, action="token-issued",
-                         summary=f"ingest token …{token[-4:]}")
+    config_change_record(
+        hub=hub, user=user, action="token-issued", summary=f"ingest token …{token[-4:]}"
+    )
     return token
 
 
@@ -208,12 +241,17 @@ def submissions_redeliver(*, pks: list[int], user=None) -> int:
     queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
     hub_ids = set(queryset.values_list("hub_id", flat=True))
     count = queryset.update(
-        status=SubmissionStatus.PENDING, next_attempt_at=timezone.now(), attempts=0,
-        claimed_until=None, claim_token=None, status_reason="",
+        status=SubmissionStatus.PENDING,
+        next_attempt_at=timezone.now(),
+        attempts=0,
+        claimed_until=None,
+        claim_token=None,
+        status_reason="",
     )
     for hub_id in hub_ids:
         hub = Hub.objects.get(pk=hub_id)
-        config_change_record(hub=hub, user=user, action="redelivered",
-                             summary=f"{count} submission(s) queued again")
+        config_change_record(
+            hub=hub, user=user, action="redelivered", summary=f"{count} submission(s) queued again"
+        )
         transaction.on_commit(lambda h=hub_id: hub_delivery_trigger(hub_id=h, force=True))
     return count

@@ -62,8 +62,16 @@ def _text(value: Any) -> str:
 def person_keys(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
     """Searchable person fields for support: email, phone and external id as captured."""
     identity_value = _text(payload.get(hub.identity_field))
-    email = identity_value if hub.identity_type in (IdentityType.ALIAS_EMAIL, IdentityType.EMAIL) else ""
-    phone = identity_value if hub.identity_type in (IdentityType.ALIAS_PHONE, IdentityType.PHONE) else ""
+    email = (
+        identity_value
+        if hub.identity_type in (IdentityType.ALIAS_EMAIL, IdentityType.EMAIL)
+        else ""
+    )
+    phone = (
+        identity_value
+        if hub.identity_type in (IdentityType.ALIAS_PHONE, IdentityType.PHONE)
+        else ""
+    )
     external_id = identity_value if hub.identity_type == IdentityType.EXTERNAL_ID else ""
     return {
         "person_email": (email or _text(payload.get("email"))).lower()[:254],

@@ -39,8 +39,9 @@ def budget_wait_seconds(*, fingerprint: str, now: float | None = None) -> float:
     return 0.0
 
 
-def budget_record(*, fingerprint: str, remaining: int | None, reset: int | None,
-                  now: float | None = None) -> None:
+def budget_record(
+    *, fingerprint: str, remaining: int | None, reset: int | None, now: float | None = None
+) -> None:
     """Store Braze's latest word on this key's window."""
     if remaining is None or reset is None:
         return

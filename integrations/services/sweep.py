@@ -17,8 +17,10 @@ def sweep_due() -> int:
     now = timezone.now()
     hub_ids = (
         Submission.objects.filter(
-            status=SubmissionStatus.PENDING, next_attempt_at__lte=now,
-            hub__active=True, hub__connection__isnull=False,
+            status=SubmissionStatus.PENDING,
+            next_attempt_at__lte=now,
+            hub__active=True,
+            hub__connection__isnull=False,
         )
         .exclude(hub__connection__status=ConnectionStatus.PAUSED)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))

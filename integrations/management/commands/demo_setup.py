@@ -1,4 +1,4 @@
-"""Load the demo hub (pointing at the local Braze sandbox) and a demo login; print how to use them."""
+"""Load the demo hub (pointing at the local Braze sandbox) and a demo login; print how to use."""
 
 import json
 import secrets
@@ -32,10 +32,13 @@ class Command(BaseCommand):
         user.save()
         portal = options["portal_url"].rstrip("/")
         body = json.dumps(demo_entry(komo_id=str(uuid.uuid4())))
-        self.stdout.write(_("Demo hub: %(slug)s → Braze sandbox %(url)s")
-                          % {"slug": hub.slug, "url": options["sandbox_url"]})
-        self.stdout.write(_("Demo login: %(user)s / %(password)s")
-                          % {"user": user.username, "password": password})
+        self.stdout.write(
+            _("Demo hub: %(slug)s → Braze sandbox %(url)s")
+            % {"slug": hub.slug, "url": options["sandbox_url"]}
+        )
+        self.stdout.write(
+            _("Demo login: %(user)s / %(password)s") % {"user": user.username, "password": password}
+        )
         self.stdout.write(_("Post a Komo competition entry:"))
         self.stdout.write(
             f"curl -sS -X POST {portal}/api/v1/hubs/{hub.slug}/submissions "

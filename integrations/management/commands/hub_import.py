@@ -20,19 +20,23 @@ class Command(BaseCommand):
         try:
             text = self.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CommandError(_("Cannot read %(file)s: %(error)s") % {"file": source,
-                                                                       "error": exc}) from exc
+            raise CommandError(
+                _("Cannot read %(file)s: %(error)s") % {"file": source, "error": exc}
+            ) from exc
         try:
             config = json.loads(text)
         except ValueError as exc:
-            raise CommandError(_("%(file)s is not valid JSON: %(error)s") % {"file": source,
-                                                                             "error": exc}) from exc
+            raise CommandError(
+                _("%(file)s is not valid JSON: %(error)s") % {"file": source, "error": exc}
+            ) from exc
         if not isinstance(config, dict):
             raise CommandError(_("The hub JSON must be an object."))
         try:
             hub, created = hub_config_import(config=config)
         except ValidationError as exc:
-            raise CommandError(_("Invalid hub configuration: %(errors)s")
-                               % {"errors": json.dumps(exc.detail, ensure_ascii=False)}) from exc
+            raise CommandError(
+                _("Invalid hub configuration: %(errors)s")
+                % {"errors": json.dumps(exc.detail, ensure_ascii=False)}
+            ) from exc
         verb = _("Created") if created else _("Updated")
         self.stdout.write(f"{verb} hub {hub.slug}")

@@ -20,6 +20,8 @@ class Command(BaseCommand):
         if hub is None:
             raise CommandError(_("No hub with slug %(slug)s.") % {"slug": options["slug"]})
         token = hub_token_issue(hub=hub)
-        self.stdout.write(_("New ingest token for %(slug)s (shown only now, store it safely):")
-                          % {"slug": hub.slug})
+        self.stdout.write(
+            _("New ingest token for %(slug)s (shown only now, store it safely):")
+            % {"slug": hub.slug}
+        )
         self.stdout.write(token)

@@ -18,7 +18,9 @@ from integrations.demo import DEMO_API_KEY
 
 
 class Command(BaseCommand):
-    help = gettext_lazy("Migrate, load the demo, then run web, worker and Braze sandbox until Ctrl-C.")
+    help = gettext_lazy(
+        "Migrate, load the demo, then run web, worker and Braze sandbox until Ctrl-C."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -32,8 +34,10 @@ class Command(BaseCommand):
         manage = [sys.executable, "manage.py"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         processes = [
-            subprocess.Popen([*manage, "braze_sandbox", "--port", str(sandbox_port),
-                              "--api-key", DEMO_API_KEY], env=env),
+            subprocess.Popen(
+                [*manage, "braze_sandbox", "--port", str(sandbox_port), "--api-key", DEMO_API_KEY],
+                env=env,
+            ),
             subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env),
             subprocess.Popen([*manage, "qcluster"], env=env),
         ]
