@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from integrations.demo import DEMO_API_KEY, DEMO_HUB_CONFIG, demo_entry
@@ -23,10 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         config = json.loads(json.dumps(DEMO_HUB_CONFIG))
         config["braze"] = {"rest_endpoint": options["sandbox_url"], "api_key": DEMO_API_KEY}
-        hub, _created = hub_config_import(config=config)
+        hub, _hub_created = hub_config_import(config=config)
         token = hub_token_issue(hub=hub)
         password = secrets.token_urlsafe(12)
-        user, _ = get_user_model().objects.get_or_create(username=options["username"])
+        user, _created = get_user_model().objects.get_or_create(username=options["username"])
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()

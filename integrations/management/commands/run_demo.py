@@ -30,17 +30,20 @@ class Command(BaseCommand):
         port, sandbox_port = options["port"], options["sandbox_port"]
         portal_url = f"http://127.0.0.1:{port}"
         sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        # A shell's background job starts with SIGINT ignored; make Ctrl-C and SIGTERM both stop us.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         manage = [sys.executable, "manage.py"]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        processes = [
-            subprocess.Popen(
-                [*manage, "braze_sandbox", "--port", str(sandbox_port), "--api-key", DEMO_API_KEY],
-                env=env,
-            ),
-            subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env),
-            subprocess.Popen([*manage, "qcluster"], env=env),
+        commands = [
+            [*manage, "braze_sandbox", "--port", str(sandbox_port), "--api-key", DEMO_API_KEY],
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            [*manage, "qcluster"],
         ]
+        # Each child leads its own process group so that stopping reaches qcluster's workers too
+        # (a worker may be in the minute-long sweep loop, which would delay a polite stop).
+        processes = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
         try:
             _wait_for(f"{sandbox_url}/_sandbox/api/stats")
             _wait_for(f"{portal_url}/healthz")
@@ -54,14 +57,30 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(processes)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    # SIGTERM, not SIGINT: children inherit an ignored SIGINT from a background shell.
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
 
 
 def _wait_for(url: str, seconds: float = 30.0) -> None:

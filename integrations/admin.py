@@ -1,0 +1,573 @@
+"""The Django admin: the marketer's hub configuration and the support staff's submission tool.
+
+Access follows hub memberships, not Django's per-model permissions: staff see the hubs they are
+members of (and those hubs' submissions, attempts and changes), editors may change them, and
+superusers see everything. Secrets never reach a page: the Braze API key is write-only and shown
+as "…last4"; a freshly issued ingest token is shown once, to the person who issued it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import DateFieldListFilter, RelatedOnlyFieldListFilter
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from integrations.explain import outcome_explain
+from integrations.forms import (
+    BrazeConnectionForm,
+    FieldMappingForm,
+    FieldMappingFormSet,
+    HubForm,
+)
+from integrations.models import (
+    BrazeConnection,
+    ConfigChange,
+    DeliveryAttempt,
+    FieldMapping,
+    Hub,
+    HubMembership,
+    HubRole,
+    Submission,
+)
+from integrations.selectors import (
+    hub_health,
+    hubs_editable_by,
+    hubs_visible_to,
+    submissions_search,
+)
+from integrations.services.dispatch import hub_delivery_trigger
+from integrations.services.hubs import (
+    config_change_record,
+    connection_resume,
+    connection_test,
+    hub_config_export,
+    hub_token_issue,
+    submissions_redeliver,
+)
+from integrations.views import (
+    HEALTH_LABELS,
+    can_create_hubs,
+    can_edit_hub,
+    can_view_hub,
+    hub_page_links,
+    hub_webhook_urls,
+    pretty_json,
+    submission_detail_context,
+)
+
+RESPONSE_PREVIEW_CHARS = 4000
+
+
+admin.site.site_header = _("Komo → Braze portal")
+admin.site.site_title = _("Komo → Braze portal")
+admin.site.index_title = _("Configuration and support")
+
+
+
+class HubScopedAdmin(admin.ModelAdmin):
+    """Read-only admin of rows belonging to a hub, limited to the hubs the user may see."""
+
+    hub_lookup = "hub"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.hub_lookup}__in": hubs_visible_to(request.user)})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_view_hub(request.user, None)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can_view_hub(request.user, getattr(obj, "hub", None) if obj else None)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- hub --------------------------------------------------------------------------------------
+
+
+class HubChildInlineMixin:
+    """Inline rows of a hub follow the hub's own permissions (``obj`` is the hub)."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return can_view_hub(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return can_edit_hub(request.user, obj) if obj else can_create_hubs(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return can_edit_hub(request.user, obj) if obj else can_create_hubs(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+
+class BrazeConnectionInline(HubChildInlineMixin, admin.StackedInline):
+    model = BrazeConnection
+    form = BrazeConnectionForm
+    extra = 1
+    max_num = 1
+    can_delete = False
+    edit_fields = ("braze_instance", "custom_endpoint", "new_api_key")
+    status_fields = ("key_hint", "status", "status_reason", "last_success_at")
+
+    def get_fields(self, request: HttpRequest, obj: Hub | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return self.edit_fields
+        if self.has_change_permission(request, obj):
+            return self.edit_fields + self.status_fields
+        # View-only: the model's own endpoint, never a form field that could hold the key.
+        return ("rest_endpoint", *self.status_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Hub | None = None) -> tuple[str, ...]:
+        if self.has_change_permission(request, obj):
+            return self.status_fields
+        return ("rest_endpoint", *self.status_fields)
+
+    @admin.display(description=_("stored API key"))
+    def key_hint(self, connection: BrazeConnection) -> str:
+        return f"…{connection.api_key_last4}" if connection.api_key_last4 else "—"
+
+
+class FieldMappingInline(HubChildInlineMixin, admin.TabularInline):
+    model = FieldMapping
+    form = FieldMappingForm
+    formset = FieldMappingFormSet
+    ordering = ("position", "id")
+
+    def get_extra(self, request: HttpRequest, obj: Hub | None = None, **kwargs: Any) -> int:
+        return 1 if obj else 3
+
+
+@admin.register(Hub)
+class HubAdmin(admin.ModelAdmin):
+    form = HubForm
+    inlines = (BrazeConnectionInline, FieldMappingInline)
+    change_form_template = "admin/integrations/hub/change_form.html"
+    list_display = (
+        "name", "active", "health_badge", "pending_count", "held_count", "failed_count",
+        "connection_status", "pages",
+    )
+    list_filter = ("active",)
+    search_fields = ("name", "slug", "komo_site_id")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("ingest_token",)
+    fieldsets = (
+        (_("Hub"), {"fields": ("name", "slug", "komo_site_id", "active", "ingest_token")}),
+        (_("Identity"), {
+            "fields": ("identity_type", "identity_field", "alias_label"),
+            "description": _("How a Komo submission finds its person in Braze."),
+        }),
+        (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region")}),
+    )
+    actions = ("test_connection", "issue_token", "export_json", "switch_on", "switch_off")
+
+    class Media:
+        css = {"all": ("integrations/admin.css",)}
+
+    # permissions
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Hub]:
+        return hubs_visible_to(request.user).select_related("connection")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can_view_hub(request.user, None) or can_create_hubs(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return can_view_hub(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_create_hubs(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return can_edit_hub(request.user, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
+        return request.user.is_superuser
+
+    def has_edit_permission(self, request: HttpRequest) -> bool:
+        return can_edit_hub(request.user, None)
+
+    # saving
+
+    def save_model(self, request: HttpRequest, obj: Hub, form: HubForm, change: bool) -> None:
+        # The stored state before this save, inlines included (they are saved after the hub).
+        form.config_before = hub_config_export(Hub.objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+        if not change and not request.user.is_superuser:
+            HubMembership.objects.get_or_create(
+                user=request.user, hub=obj, defaults={"role": HubRole.EDITOR}
+            )
+
+    def save_related(self, request: HttpRequest, form: HubForm, formsets: list[BaseInlineFormSet],
+                     change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        hub = form.instance
+        connection_form = _connection_form(formsets)
+        key_changed = bool(connection_form and connection_form.key_changed)
+        config_change_record(
+            hub=hub, user=request.user, action="changed" if change else "created",
+            before=getattr(form, "config_before", {}),
+            after=hub_config_export(Hub.objects.get(pk=hub.pk)), secret_changed=key_changed,
+        )
+        if connection_form and (key_changed or connection_form.endpoint_changed):
+            connection = connection_form.instance
+            if connection.is_paused:
+                connection_resume(connection)
+                messages.info(request, _("The Braze connection was paused; it is resumed and "
+                                         "waiting submissions are delivered again."))
+        for formset in formsets:
+            for warning in getattr(formset, "warnings", ()):
+                messages.warning(request, warning)
+
+    # list columns
+
+    @admin.display(description=_("health"))
+    def health_badge(self, hub: Hub) -> SafeString:
+        level = _health(hub).level
+        return format_html('<span class="kb-badge kb-badge--{}">{}</span>', level,
+                           HEALTH_LABELS[level])
+
+    @admin.display(description=_("pending"))
+    def pending_count(self, hub: Hub) -> int:
+        return _health(hub).pending
+
+    @admin.display(description=_("held"))
+    def held_count(self, hub: Hub) -> int:
+        return _health(hub).held
+
+    @admin.display(description=_("failed"))
+    def failed_count(self, hub: Hub) -> int:
+        return _health(hub).failed
+
+    @admin.display(description=_("Braze connection"))
+    def connection_status(self, hub: Hub) -> SafeString | str:
+        connection = getattr(hub, "connection", None)
+        if connection is None:
+            return format_html('<span class="kb-badge kb-badge--none">{}</span>',
+                               _("not connected"))
+        return format_html('<span class="kb-badge kb-badge--conn-{}">{}</span>',
+                           connection.status, connection.get_status_display())
+
+    @admin.display(description=_("pages"))
+    def pages(self, hub: Hub) -> SafeString:
+        links = format_html_join("", '<a href="{}">{}</a>', hub_page_links(hub))
+        return format_html('<span class="kb-links">{}</span>', links)
+
+    @admin.display(description=_("ingest token"))
+    def ingest_token(self, hub: Hub) -> str:
+        if not hub.pk or not hub.ingest_token_hint:
+            return _("None yet: use the action “Issue new ingest token” in the hub list.")
+        return format_lazy(_("…{hint} (the full token was shown once when it was issued)"),
+                           hint=hub.ingest_token_hint)
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
+                           change: bool = False, form_url: str = "", obj: Hub | None = None
+                           ) -> HttpResponse:
+        context["hub_links"] = hub_page_links(obj) if obj else ()
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # actions
+
+    @admin.action(description=_("Test Braze connection"), permissions=("edit",))
+    def test_connection(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        for hub in queryset.filter(pk__in=hubs_editable_by(request.user)):
+            connection = BrazeConnection.objects.filter(hub=hub).first()
+            if connection is None:
+                messages.warning(request, format_lazy(_("{hub}: no Braze connection yet."),
+                                                      hub=hub.name))
+                continue
+            result = connection_test(connection=connection)
+            explanation = outcome_explain(result.outcome, status_code=result.status_code,
+                                          message=result.message)
+            level = messages.SUCCESS if result.ok else messages.ERROR
+            messages.add_message(request, level, f"{hub.name}: {explanation}")
+
+    @admin.action(description=_("Issue new ingest token"), permissions=("edit",))
+    def issue_token(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:
+        issued = [
+            (hub, hub_token_issue(hub=hub, user=request.user))
+            for hub in queryset.filter(pk__in=hubs_editable_by(request.user))
+        ]
+        # The one accepted exception to "secrets never appear in HTML": a freshly issued token,
+        # shown once to the person who issued it, on a page that is never cached or stored.
+        response = TemplateResponse(request, "admin/integrations/hub/token_issued.html", {
+            **self.admin_site.each_context(request),
+            "title": _("New ingest tokens"),
+            "opts": self.model._meta,
+            "issued": [(hub, token, hub_webhook_urls(request, hub)) for hub, token in issued],
+        })
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
+
+    @admin.action(description=_("Export JSON"))
+    def export_json(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:
+        configs = [hub_config_export(hub) for hub in queryset.prefetch_related("mappings")]
+        data = configs[0] if len(configs) == 1 else configs
+        filename = f"{configs[0]['slug']}.json" if len(configs) == 1 else "hubs.json"
+        response = HttpResponse(json.dumps(data, indent=2, ensure_ascii=False),
+                                content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @admin.action(description=_("Switch on"), permissions=("edit",))
+    def switch_on(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        count = _hubs_active_set(request, queryset, active=True)
+        text = ngettext("%(count)d hub switched on.", "%(count)d hubs switched on.", count)
+        messages.success(request, text % {"count": count})
+
+    @admin.action(description=_("Switch off"), permissions=("edit",))
+    def switch_off(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        count = _hubs_active_set(request, queryset, active=False)
+        text = ngettext("%(count)d hub switched off.", "%(count)d hubs switched off.", count)
+        messages.success(request, text % {"count": count})
+
+
+def _health(hub: Hub) -> Any:
+    """hub_health, once per hub object (the list shows several columns of it)."""
+    cached = hub.__dict__.get("_health")
+    if cached is None:
+        cached = hub.__dict__["_health"] = hub_health(hub=hub)
+    return cached
+
+
+def _connection_form(formsets: list[BaseInlineFormSet]) -> BrazeConnectionForm | None:
+    for formset in formsets:
+        for form in formset.forms:
+            if isinstance(form, BrazeConnectionForm) and hasattr(form, "cleaned_data") \
+                    and form.has_changed():
+                return form
+    return None
+
+
+@transaction.atomic
+def _hubs_active_set(request: HttpRequest, queryset: QuerySet[Hub], *, active: bool) -> int:
+    # TODO(lead): move into services/hubs.py as hub_active_set(); kept here to stay in my files.
+    changed = 0
+    for hub in queryset.filter(pk__in=hubs_editable_by(request.user)).exclude(active=active):
+        before = hub_config_export(hub)
+        hub.active = active
+        hub.save(update_fields=["active", "updated_at"])
+        config_change_record(hub=hub, user=request.user,
+                             action="switched-on" if active else "switched-off",
+                             before=before, after=hub_config_export(hub))
+        if active:
+            transaction.on_commit(lambda h=hub.pk: hub_delivery_trigger(hub_id=h, force=True))
+        changed += 1
+    return changed
+
+
+# --- submissions and attempts (support) -------------------------------------------------------
+
+
+@admin.register(Submission)
+class SubmissionAdmin(HubScopedAdmin):
+    change_form_template = "admin/integrations/submission/change_form.html"
+    list_display = (
+        "received_at", "hub", "event", "status_badge", "person_email", "person_phone",
+        "person_external_id", "attempts", "next_attempt_at",
+    )
+    list_display_links = ("received_at",)
+    list_filter = (
+        ("hub", RelatedOnlyFieldListFilter), "status", "event",
+        ("received_at", DateFieldListFilter),
+    )
+    list_select_related = ("hub",)
+    date_hierarchy = "received_at"
+    search_fields = ("komo_id",)  # replaced by submissions_search, see get_search_results
+    search_help_text = _("Exact Komo id, submission id, email, phone or external id.")
+    actions = ("redeliver",)
+    fields = (
+        "hub", "event", "komo_id", "public_id", "komo_timestamp", "received_at", "status_badge",
+        "status_reason", "attempts", "next_attempt_at", "delivered_at", "person_email",
+        "person_phone", "person_external_id",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ("integrations/admin.css",)}
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Submission],
+                           search_term: str) -> tuple[QuerySet[Submission], bool]:
+        return submissions_search(queryset=queryset, term=search_term), False
+
+    def has_redeliver_permission(self, request: HttpRequest, obj: Submission | None = None
+                                 ) -> bool:
+        # Support staff (viewers) redeliver too: it changes nothing but the queue.
+        return self.has_view_permission(request, obj)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, submission: Submission) -> SafeString:
+        return status_badge(submission)
+
+    @admin.action(description=_("Redeliver"), permissions=("redeliver",))
+    def redeliver(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
+        pks = list(queryset.values_list("pk", flat=True))
+        count = submissions_redeliver(pks=pks, user=request.user)
+        messages.success(request, redeliver_message(count, len(pks)))
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path("<path:object_id>/redeliver/",
+                 self.admin_site.admin_view(self.redeliver_view),
+                 name="integrations_submission_redeliver"),
+            *super().get_urls(),
+        ]
+
+    def redeliver_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return require_POST(self._redeliver_one)(request, object_id)
+
+    def _redeliver_one(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        submission = self.get_object(request, object_id)
+        if submission is None:
+            raise Http404
+        if not self.has_redeliver_permission(request, submission):
+            raise PermissionDenied
+        count = submissions_redeliver(pks=[submission.pk], user=request.user)
+        messages.success(request, redeliver_message(count, 1))
+        return HttpResponseRedirect(
+            reverse("admin:integrations_submission_change", args=[submission.pk])
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        submission = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if submission is not None:
+            context.update(submission_detail_context(submission))
+            context["can_redeliver"] = self.has_redeliver_permission(request, submission)
+        return super().change_view(request, object_id, form_url, context)
+
+
+def status_badge(submission: Submission) -> SafeString:
+    return format_html('<span class="kb-status kb-status--{}">{}</span>', submission.status,
+                       submission.get_status_display())
+
+
+def redeliver_message(count: int, selected: int) -> str:
+    text = ngettext("%(count)d submission queued for delivery again.",
+                    "%(count)d submissions queued for delivery again.", count) % {"count": count}
+    if count < selected:
+        text += " " + str(_("Ignored submissions stay ignored (their event is not delivered)."))
+    return text
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(HubScopedAdmin):
+    list_display = ("started_at", "hub", "status_code", "outcome", "submission_count",
+                    "duration_ms", "request_bytes")
+    list_filter = (("hub", RelatedOnlyFieldListFilter), "outcome")
+    list_select_related = ("hub",)
+    date_hierarchy = "started_at"
+    fields = ("hub", "started_at", "endpoint", "status_code", "outcome", "explanation",
+              "duration_ms", "request_bytes", "submission_links", "request_pretty",
+              "response_excerpt")
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ("integrations/admin.css",)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
+        return super().get_queryset(request).prefetch_related("items")
+
+    @admin.display(description=_("submissions"))
+    def submission_count(self, attempt: DeliveryAttempt) -> int:
+        return len(attempt.items.all())
+
+    @admin.display(description=_("in plain words"))
+    def explanation(self, attempt: DeliveryAttempt) -> str:
+        return outcome_explain(attempt.outcome, status_code=attempt.status_code,
+                               message=attempt.message)
+
+    @admin.display(description=_("submissions"))
+    def submission_links(self, attempt: DeliveryAttempt) -> SafeString:
+        items = attempt.items.select_related("submission")
+        return format_html_join(
+            ", ", '<a href="{}">{}</a> ({})',
+            ((reverse("admin:integrations_submission_change", args=[item.submission_id]),
+              item.submission, item.get_result_display()) for item in items),
+        )
+
+    @admin.display(description=_("request body (without the API key)"))
+    def request_pretty(self, attempt: DeliveryAttempt) -> SafeString:
+        return format_html('<pre class="kb-code">{}</pre>', pretty_json(attempt.request_body))
+
+    @admin.display(description=_("Braze's answer"))
+    def response_excerpt(self, attempt: DeliveryAttempt) -> SafeString:
+        text = attempt.response_body[:RESPONSE_PREVIEW_CHARS]
+        if len(attempt.response_body) > RESPONSE_PREVIEW_CHARS:
+            text += "…"
+        return format_html('<pre class="kb-code">{}</pre>', text or "—")
+
+
+@admin.register(ConfigChange)
+class ConfigChangeAdmin(HubScopedAdmin):
+    list_display = ("at", "hub_slug", "user", "action", "changed_paths", "summary")
+    list_filter = (("hub", RelatedOnlyFieldListFilter), "action")
+    list_select_related = ("user",)
+    search_fields = ("hub_slug", "action", "summary")
+    date_hierarchy = "at"
+    fields = ("at", "hub", "hub_slug", "user", "action", "summary", "changes_pretty")
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": ("integrations/admin.css",)}
+
+    def has_view_permission(self, request: HttpRequest, obj: ConfigChange | None = None) -> bool:
+        if obj is not None and obj.hub_id is None:
+            return request.user.is_superuser
+        return super().has_view_permission(request, obj)
+
+    @admin.display(description=_("what changed"))
+    def changed_paths(self, change: ConfigChange) -> str:
+        return ", ".join(sorted(change.changes or {})) or "—"
+
+    @admin.display(description=_("changes (old → new)"))
+    def changes_pretty(self, change: ConfigChange) -> SafeString:
+        return format_html('<pre class="kb-code">{}</pre>', pretty_json(change.changes or {}))
+
+
+@admin.register(HubMembership)
+class HubMembershipAdmin(admin.ModelAdmin):
+    """Who may see or edit which hub. Managing it needs Django's own membership permissions."""
+
+    list_display = ("user", "hub", "role")
+    list_filter = ("role", ("hub", RelatedOnlyFieldListFilter))
+    search_fields = ("user__username", "user__email", "hub__name", "hub__slug")
+    list_select_related = ("user", "hub")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[HubMembership]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(hub__in=hubs_editable_by(request.user))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "hub":
+            kwargs["queryset"] = hubs_editable_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

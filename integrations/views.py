@@ -1,0 +1,369 @@
+"""Portal pages for marketers and support staff (login required).
+
+Views orchestrate: they read through ``selectors``, write through ``services`` and render. Every
+value that came from a Komo payload or from Braze is rendered autoescaped; the API key and ingest
+tokens never reach a page (only their last four characters).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection as db_connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_POST
+
+from integrations import demo
+from integrations.explain import outcome_explain
+from integrations.forms import PreviewForm
+from integrations.mapping import ValueProblem, identify
+from integrations.models import (
+    AttemptItem,
+    BrazeConnection,
+    ConfigChange,
+    DeliveryAttempt,
+    Hub,
+    HubMembership,
+    Submission,
+)
+from integrations.selectors import (
+    hub_health,
+    hubs_editable_by,
+    hubs_visible_to,
+    submission_preview,
+    user_can_edit_hub,
+)
+from integrations.services.hubs import connection_test, submissions_redeliver
+
+SAMPLE_PAYLOAD = "competition-entry"
+RESPONSE_PREVIEW_CHARS = 2000
+RECENT_SUBMISSIONS = 15
+RECENT_CHANGES = 8
+PREVIEW_PICKS = 8
+HEALTH_LABELS = {"ok": gettext_lazy("OK"), "warning": gettext_lazy("Warning"),
+                 "error": gettext_lazy("Problem")}
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+# --- access (memberships decide; also used by the admin) --------------------------------------
+
+
+def _is_staff(user: Any) -> bool:
+    return bool(user.is_active and user.is_staff)
+
+
+def can_view_hub(user: Any, hub: Hub | None) -> bool:
+    """Without a hub: whether the user may see any hub at all."""
+    if not _is_staff(user):
+        return False
+    if user.is_superuser:
+        return True
+    if hub is None:
+        return HubMembership.objects.filter(user=user).exists()
+    return hubs_visible_to(user).filter(pk=hub.pk).exists()
+
+
+def can_edit_hub(user: Any, hub: Hub | None) -> bool:
+    """Without a hub: whether the user edits at least one hub."""
+    if not _is_staff(user):
+        return False
+    if hub is None:
+        return user.is_superuser or hubs_editable_by(user).exists()
+    return user_can_edit_hub(user, hub)
+
+
+def can_create_hubs(user: Any) -> bool:
+    # Marketers create hubs: an editor of any hub, or anyone granted Django's add_hub permission.
+    return _is_staff(user) and (
+        user.is_superuser or user.has_perm("integrations.add_hub") or can_edit_hub(user, None)
+    )
+
+
+# --- shared page helpers (also used by the admin) ---------------------------------------------
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def hub_page_links(hub: Hub) -> list[tuple[str, Any]]:
+    return [
+        (reverse("integrations:hub_dashboard", args=[hub.slug]), gettext_lazy("Dashboard")),
+        (reverse("integrations:hub_preview", args=[hub.slug]), gettext_lazy("Preview")),
+        (submissions_changelist_url(hub), gettext_lazy("Submissions")),
+    ]
+
+
+def submissions_changelist_url(hub: Hub) -> str:
+    return f"{reverse('admin:integrations_submission_changelist')}?hub__id__exact={hub.pk}"
+
+
+def hub_webhook_urls(request: HttpRequest, hub: Hub) -> dict[str, str]:
+    """The two intake URLs to give Komo; the token-in-path one without its token."""
+    placeholder = "T"
+    ingest = request.build_absolute_uri(reverse("ingest", kwargs={"token": placeholder}))
+    return {
+        "header": request.build_absolute_uri(reverse("hub_submissions", args=[hub.slug])),
+        "ingest_prefix": ingest.removesuffix(placeholder),
+    }
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    attempt: DeliveryAttempt
+    result: str
+    error: str
+    explanation: str
+    own_objects: str  # this submission's objects from the request body, as pretty JSON
+    objects_in_request: int
+    response: str
+    response_truncated: bool
+
+
+def submission_detail_context(submission: Submission) -> dict[str, Any]:
+    """What support needs about one submission: payload, problems, every attempt."""
+    identifier = _submission_identifier(submission)
+    items = (
+        AttemptItem.objects.filter(submission=submission)
+        .select_related("attempt")
+        .order_by("-attempt__started_at", "-id")
+    )
+    return {
+        "payload_json": pretty_json(submission.payload),
+        "problems": submission.problems or [],
+        "attempt_rows": [_attempt_row(item, identifier) for item in items],
+    }
+
+
+def _submission_identifier(submission: Submission) -> dict[str, Any] | None:
+    """The identifier keys this submission's objects carry, to find them in a shared request."""
+    spec = submission.hub.to_spec()
+    payload = submission.payload if isinstance(submission.payload, dict) else {}
+    try:
+        keys, _value = identify(spec, payload.get(spec.identity.field))
+    except (ValueProblem, ValueError, KeyError):
+        return None
+    keys.pop("_update_existing_only", None)
+    return keys
+
+
+def _attempt_row(item: AttemptItem, identifier: dict[str, Any] | None) -> AttemptRow:
+    attempt = item.attempt
+    body = attempt.request_body if isinstance(attempt.request_body, dict) else {}
+    total = sum(len(objs) for objs in body.values() if isinstance(objs, list))
+    own = _own_objects(body, identifier)
+    if not own and total == 1:
+        own = body
+    return AttemptRow(
+        attempt=attempt,
+        result=item.get_result_display(),
+        error=item.error,
+        explanation=outcome_explain(attempt.outcome, status_code=attempt.status_code,
+                                    message=attempt.message),
+        own_objects=pretty_json(own) if own else "",
+        objects_in_request=total,
+        response=attempt.response_body[:RESPONSE_PREVIEW_CHARS],
+        response_truncated=len(attempt.response_body) > RESPONSE_PREVIEW_CHARS,
+    )
+
+
+def _own_objects(body: dict[str, Any], identifier: dict[str, Any] | None) -> dict[str, list]:
+    if not identifier:
+        return {}
+    found = {
+        array: [obj for obj in objects if isinstance(obj, dict)
+                and all(obj.get(key) == value for key, value in identifier.items())]
+        for array, objects in body.items()
+        if isinstance(objects, list)
+    }
+    return {array: objects for array, objects in found.items() if objects}
+
+
+# --- hub list and dashboard -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HubRow:
+    hub: Hub
+    health: Any
+    health_label: str
+    connection: BrazeConnection | None
+    can_edit: bool
+
+
+def _hub_rows(user: Any) -> list[HubRow]:
+    editable = set(hubs_editable_by(user).values_list("pk", flat=True))
+    rows = []
+    for hub in hubs_visible_to(user).select_related("connection"):
+        health = hub_health(hub=hub)
+        rows.append(HubRow(hub=hub, health=health, health_label=HEALTH_LABELS[health.level],
+                           connection=getattr(hub, "connection", None),
+                           can_edit=hub.pk in editable))
+    return rows
+
+
+@login_required
+def hub_list(request: HttpRequest) -> HttpResponse:
+    context = {"rows": _hub_rows(request.user), "can_create": can_create_hubs(request.user)}
+    return render(request, "integrations/hub_list.html", context)
+
+
+def _visible_hub(request: HttpRequest, slug: str) -> Hub:
+    return get_object_or_404(hubs_visible_to(request.user).select_related("connection"),
+                             slug=slug)
+
+
+@login_required
+def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    hub = _visible_hub(request, slug)
+    health = hub_health(hub=hub)
+    context = {
+        "hub": hub,
+        "health": health,
+        "health_label": HEALTH_LABELS[health.level],
+        "connection": getattr(hub, "connection", None),
+        "can_edit": user_can_edit_hub(request.user, hub),
+        "webhook": hub_webhook_urls(request, hub),
+        "submissions": Submission.objects.filter(hub=hub)[:RECENT_SUBMISSIONS],
+        "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
+        "edit_url": reverse("admin:integrations_hub_change", args=[hub.pk]),
+        "submissions_url": submissions_changelist_url(hub),
+        "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
+                       f"?hub__id__exact={hub.pk}",
+    }
+    return render(request, "integrations/hub_dashboard.html", context)
+
+
+@login_required
+@require_POST
+def hub_connection_test(request: HttpRequest, slug: str) -> HttpResponse:
+    hub = _visible_hub(request, slug)
+    if not user_can_edit_hub(request.user, hub):
+        raise PermissionDenied
+    connection = BrazeConnection.objects.filter(hub=hub).first()
+    if connection is None:
+        messages.error(request, _("This hub has no Braze connection yet."))
+    else:
+        result = connection_test(connection=connection)
+        explanation = outcome_explain(result.outcome, status_code=result.status_code,
+                                      message=result.message)
+        messages.add_message(request, messages.SUCCESS if result.ok else messages.ERROR,
+                             explanation)
+    return redirect("integrations:hub_dashboard", slug=hub.slug)
+
+
+# --- preview ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    event: str
+    delivered_event: bool
+    body_json: str
+    problems: list[dict[str, Any]]
+    hold_reason: str
+    config_error: bool = False
+
+
+def _preview_form(request: HttpRequest, hub: Hub) -> tuple[PreviewForm, str]:
+    """The bound form and where its payload came from: pasted, a submission, or the sample."""
+    if request.method == "POST":
+        return PreviewForm(request.POST), "pasted"
+    picked = _picked_submission(hub, request.GET.get("submission", ""))
+    if picked is not None:
+        return PreviewForm({"payload": pretty_json(picked.payload)}), "submission"
+    if "sample" in request.GET:
+        return PreviewForm({"payload": pretty_json(demo.sample(SAMPLE_PAYLOAD))}), "sample"
+    return PreviewForm(), ""
+
+
+def _picked_submission(hub: Hub, public_id: str) -> Submission | None:
+    try:
+        wanted = uuid.UUID(public_id)
+    except ValueError:
+        return None
+    return Submission.objects.filter(hub=hub, public_id=wanted).first()
+
+
+def _preview(hub: Hub, payload: dict[str, Any]) -> PreviewResult:
+    event = str(payload.get("event", ""))
+    try:
+        result = submission_preview(spec=hub.to_spec(), payload=payload)
+    except ValueError:
+        return PreviewResult(event=event, delivered_event=False, body_json="", problems=[],
+                             hold_reason="", config_error=True)
+    return PreviewResult(
+        event=event,
+        delivered_event=result["delivered_event"],
+        body_json=pretty_json(result["body"]) if result["body"] else "",
+        problems=result["problems"],
+        hold_reason=result["hold_reason"],
+    )
+
+
+@login_required
+def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    hub = _visible_hub(request, slug)
+    form, source = _preview_form(request, hub)
+    preview = _preview(hub, form.cleaned_data["payload"]) if form.is_bound and form.is_valid() \
+        else None
+    context = {
+        "hub": hub,
+        "form": form,
+        "source": source,
+        "preview": preview,
+        "picks": Submission.objects.filter(hub=hub)[:PREVIEW_PICKS],
+    }
+    return render(request, "integrations/hub_preview.html", context)
+
+
+# --- submissions ------------------------------------------------------------------------------
+
+
+def _visible_submission(request: HttpRequest, public_id: uuid.UUID) -> Submission:
+    queryset = Submission.objects.select_related("hub").filter(
+        hub__in=hubs_visible_to(request.user)
+    )
+    return get_object_or_404(queryset, public_id=public_id)
+
+
+@login_required
+def submission_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    submission = _visible_submission(request, public_id)
+    context = {
+        "submission": submission,
+        "hub": submission.hub,
+        "admin_url": reverse("admin:integrations_submission_change", args=[submission.pk]),
+        **submission_detail_context(submission),
+    }
+    return render(request, "integrations/submission_detail.html", context)
+
+
+@login_required
+@require_POST
+def submission_redeliver(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    submission = _visible_submission(request, public_id)
+    count = submissions_redeliver(pks=[submission.pk], user=request.user)
+    if count:
+        messages.success(request, ngettext("%(count)d submission queued for delivery again.",
+                                           "%(count)d submissions queued for delivery again.",
+                                           count) % {"count": count})
+    else:
+        messages.warning(request, _("Ignored submissions stay ignored: this hub does not "
+                                    "deliver their event."))
+    return redirect("integrations:submission_detail", public_id=submission.public_id)
