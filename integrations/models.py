@@ -97,6 +97,37 @@ class Hub(models.Model):
     events = models.JSONField(_("Komo events delivered"), default=default_events, blank=True)
     ingest_token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     ingest_token_hint = models.CharField(max_length=8, blank=True, editable=False)
+    # Token rotation: the previous token keeps working until this moment.
+    previous_token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    previous_token_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Optional HMAC-SHA256 webhook signatures (X-Komo-Signature); two secrets during rotation.
+    require_signature = models.BooleanField(
+        _("require signed webhooks"),
+        default=False,
+        help_text=_("Refuse webhook bodies without a valid X-Komo-Signature header."),
+    )
+    signing_secret = EncryptedTextField(_("signing secret"), blank=True, editable=False)
+    signing_secret_previous = EncryptedTextField(blank=True, editable=False)
+    intake_rate_per_minute = models.PositiveIntegerField(
+        _("intake limit per minute"),
+        null=True,
+        blank=True,
+        help_text=_("Webhook requests accepted per minute for this hub; empty = the default."),
+    )
+    skip_unchanged = models.BooleanField(
+        _("skip unchanged attributes"),
+        default=False,
+        help_text=_(
+            "Do not send attribute values already delivered for the same person "
+            "(saves Braze data points)."
+        ),
+    )
+    # How each Komo event kind lands in Braze (custom event, attributes, nothing); see
+    # docs/hub-config.md. Empty = the defaults for the documented kinds.
+    event_rules = models.JSONField(_("event rules"), default=dict, blank=True)
+    engagement_attributes = models.JSONField(_("engagement attributes"), default=dict, blank=True)
+    # Komo moment (event kind) → Braze transactional campaign.
+    transactional = models.JSONField(_("transactional emails"), default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -371,3 +402,59 @@ class HubMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.hub} · {self.role}"
+
+
+class DeliveredValue(models.Model):
+    """What was last delivered for one person of a hub, per attribute (hashes only), so that
+    unchanged values can be skipped when the hub asks for it."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="delivered_values")
+    person_key = models.CharField(max_length=300)
+    hashes = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hub", "person_key"], name="delivered_value_person"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hub_id}:{self.person_key}"
+
+
+class TransactionalStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be sent")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class TransactionalSend(models.Model):
+    """One Braze transactional email for a Komo moment; ``external_send_id`` makes retries safe."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="transactional_sends")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="transactional_sends"
+    )
+    campaign_id = models.CharField(max_length=100)
+    external_send_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=20, choices=TransactionalStatus.choices, default=TransactionalStatus.PENDING
+    )
+    status_reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    request_body = models.JSONField(default=dict, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    dispatch_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("transactional email")
+        verbose_name_plural = _("transactional emails")
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.external_send_id}"

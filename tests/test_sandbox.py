@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -627,6 +628,78 @@ def test_latency_delays_the_answer(sandbox: BrazeSandbox) -> None:
     post(sandbox, {"attributes": [{"external_id": "u"}]})
 
     assert time.perf_counter() - started >= 0.25
+
+
+def test_request_in_flight_during_reset_is_not_applied(sandbox: BrazeSandbox) -> None:
+    # given a request the client gave up on while the sandbox still sleeps in injected latency
+    sandbox.configure(latency_ms=800)
+    started = time.monotonic()
+    outcome: list[BaseException] = []
+
+    def impatient_client() -> None:
+        try:
+            requests.post(
+                sandbox.url + "/users/track",
+                json={"attributes": [{"external_id": "stray"}]},
+                headers={"Authorization": f"Bearer {KEY}"},
+                timeout=0.2,
+            )
+        except requests.Timeout as exc:
+            outcome.append(exc)
+
+    client = threading.Thread(target=impatient_client)
+    client.start()
+    client.join(timeout=5)
+    assert outcome, "the client should have timed out during the injected latency"
+    # when the sandbox is reset during the sleep and the sleep then ends
+    sandbox.reset()
+    time.sleep(max(0.0, started + 0.8 + 0.5 - time.monotonic()))
+    # then the old request leaves no trace in the fresh state
+    assert sandbox.profiles() == []
+    assert sandbox.requests() == []
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_client_gone_before_the_answer_is_one_debug_line(
+    sandbox: BrazeSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a client that times out while the sandbox sleeps in injected latency
+    caplog.set_level(logging.DEBUG, logger="integrations.braze.sandbox")
+    sandbox.configure(latency_ms=400)
+    with pytest.raises(requests.Timeout):
+        requests.post(
+            sandbox.url + "/users/track",
+            json={"attributes": [{"external_id": "u"}]},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=0.1,
+        )
+    # when the sandbox answers after the client has gone
+    deadline = time.monotonic() + 5
+    while not _went_away(caplog) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # then that is one DEBUG line, not an error with a traceback
+    assert len(_went_away(caplog)) == 1
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def _went_away(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "client went away" in r.getMessage()]
+
+
+def test_connection_errors_outside_the_write_are_still_reported(
+    sandbox: BrazeSandbox, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_handle(request: Any) -> None:
+        raise ConnectionResetError("a bug, not a client going away")
+
+    monkeypatch.setattr(sandbox._state, "handle", broken_handle)
+
+    response = post(sandbox, {"attributes": [{"external_id": "u"}]})
+
+    assert response.status_code == 500
+    assert [r.levelno for r in caplog.records if "error while answering" in r.getMessage()] == [
+        logging.ERROR
+    ]
 
 
 def test_faults_can_be_set_at_start() -> None:

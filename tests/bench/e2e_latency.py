@@ -1,8 +1,8 @@
 """Time from the webhook POST to the profile appearing in the Braze sandbox, against a running
 portal (e.g. `make run`). Prints the median and p95 of N sequential submissions.
 
-    python -m tests.bench.e2e_latency --portal http://127.0.0.1:8000 --sandbox http://127.0.0.1:9400 \
-        --slug autumn-footy --token kbp_… [--count 20]
+    python -m tests.bench.e2e_latency --token kbp_… [--count 20] \
+        [--portal http://127.0.0.1:8000 --sandbox http://127.0.0.1:9400 --slug autumn-footy]
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ def main() -> None:
     args = parser.parse_args()
     timings = measure(args.portal, args.sandbox, args.slug, args.token, args.count)
     ordered = sorted(timings)
+    median = statistics.median(timings) * 1000
+    p95 = ordered[int(0.95 * (len(ordered) - 1))] * 1000
     print(
-        f"curl → sandbox profile, n={len(timings)}: median {statistics.median(timings) * 1000:.0f} ms, "
-        f"p95 {ordered[int(0.95 * (len(ordered) - 1))] * 1000:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
+        f"curl → sandbox profile, n={len(timings)}: median {median:.0f} ms, "
+        f"p95 {p95:.0f} ms, max {ordered[-1] * 1000:.0f} ms"
     )
 
 
