@@ -297,6 +297,7 @@ def _record(
     AttemptItem.objects.bulk_create(items)
     if delivered:
         _mark_delivered(delivered, by_pk, token, now)
+        after_delivered(hub=hub, submission_ids=delivered)
         report.delivered += len(delivered)
         if (
             braze.status != ConnectionStatus.OK
@@ -331,6 +332,13 @@ def _endpoint_refused_reason(endpoint: str) -> str:
     return _("The REST endpoint %(url)s is not an allowed Braze host; nothing was sent.") % {
         "url": endpoint[:200]
     }
+
+
+def after_delivered(*, hub: Hub, submission_ids: list[int]) -> None:
+    """Follow-up work for submissions Braze has just accepted (transactional emails)."""
+    from integrations.services.transactional import transactional_enqueue
+
+    transactional_enqueue(hub=hub, submission_ids=submission_ids)
 
 
 def _mark_delivered(pks: list[int], by_pk: dict[int, Submission], token: uuid.UUID, now) -> None:
