@@ -14,7 +14,6 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import DateFieldListFilter, RelatedOnlyFieldListFilter
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -46,25 +45,25 @@ from integrations.models import (
     Submission,
 )
 from integrations.selectors import (
+    can_create_hubs,
+    can_edit_hub,
+    can_view_hub,
     hub_health,
     hubs_editable_by,
     hubs_visible_to,
     submissions_search,
 )
-from integrations.services.dispatch import hub_delivery_trigger
 from integrations.services.hubs import (
     config_change_record,
     connection_resume,
     connection_test,
     hub_config_export,
     hub_token_issue,
+    hubs_active_set,
     submissions_redeliver,
 )
 from integrations.views import (
     HEALTH_LABELS,
-    can_create_hubs,
-    can_edit_hub,
-    can_view_hub,
     hub_page_links,
     hub_webhook_urls,
     pretty_json,
@@ -365,21 +364,9 @@ def _connection_form(formsets: list[BaseInlineFormSet]) -> BrazeConnectionForm |
     return None
 
 
-@transaction.atomic
 def _hubs_active_set(request: HttpRequest, queryset: QuerySet[Hub], *, active: bool) -> int:
-    # TODO(lead): move into services/hubs.py as hub_active_set(); kept here to stay in my files.
-    changed = 0
-    for hub in queryset.filter(pk__in=hubs_editable_by(request.user)).exclude(active=active):
-        before = hub_config_export(hub)
-        hub.active = active
-        hub.save(update_fields=["active", "updated_at"])
-        config_change_record(hub=hub, user=request.user,
-                             action="switched-on" if active else "switched-off",
-                             before=before, after=hub_config_export(hub))
-        if active:
-            transaction.on_commit(lambda h=hub.pk: hub_delivery_trigger(hub_id=h, force=True))
-        changed += 1
-    return changed
+    editable = queryset.filter(pk__in=hubs_editable_by(request.user))
+    return hubs_active_set(hubs=editable, active=active, user=request.user)
 
 
 # --- submissions and attempts (support) -------------------------------------------------------

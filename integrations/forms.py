@@ -22,12 +22,12 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from integrations.braze.instances import BRAZE_INSTANCES, instance_for_endpoint
-from integrations.models import BrazeConnection, FieldMapping, Hub, Submission, default_events
+from integrations.models import BrazeConnection, FieldMapping, Hub, default_events
+from integrations.selectors import hub_known_fields
 from integrations.serializers import MASK, rest_endpoint_validate
 from integrations.spec import FieldMappingSpec, HubSpec, IdentitySpec
 from integrations.validation import ConfigError, validate_hub_spec
 
-KNOWN_FIELDS_SAMPLE = 200
 OTHER_ENDPOINT = "other"
 # Braze keys are UUID-like; anything with spaces or non-ASCII cannot be sent in a header.
 _API_KEY_PATTERN = re.compile(r"[\x21-\x7e]{8,500}")
@@ -50,25 +50,6 @@ MAPPING_FIELD_BY_KEY = {
     "on_false": "on_false",
 }
 _MAPPING_PATH = re.compile(r"mappings\[(\d+)\]\.(\w+)")
-
-
-def hub_known_fields(hub: Hub) -> set[str] | None:
-    """The Komo keys seen in the hub's recent submissions; None when nothing arrived yet.
-
-    None switches the "is this field captured?" check off: a new hub has no evidence either way.
-    """
-    if hub.pk is None:
-        return None
-    payloads = (
-        Submission.objects.filter(hub=hub)
-        .order_by("-received_at")
-        .values_list("payload", flat=True)[:KNOWN_FIELDS_SAMPLE]
-    )
-    keys: set[str] = set()
-    for payload in payloads:
-        if isinstance(payload, dict):
-            keys.update(str(key) for key in payload)
-    return keys or None
 
 
 # --- write-only secret ------------------------------------------------------------------------

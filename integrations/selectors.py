@@ -42,6 +42,60 @@ def user_can_edit_hub(user, hub: Hub) -> bool:
     )
 
 
+# --- access: hub memberships decide (portal pages and admin) ---------------------------------
+def _is_staff(user: Any) -> bool:
+    return bool(user.is_active and user.is_staff)
+
+
+def can_view_hub(user: Any, hub: Hub | None) -> bool:
+    """Without a hub: whether the user may see any hub at all."""
+    if not _is_staff(user):
+        return False
+    if user.is_superuser:
+        return True
+    if hub is None:
+        return HubMembership.objects.filter(user=user).exists()
+    return hubs_visible_to(user).filter(pk=hub.pk).exists()
+
+
+def can_edit_hub(user: Any, hub: Hub | None) -> bool:
+    """Without a hub: whether the user edits at least one hub."""
+    if not _is_staff(user):
+        return False
+    if hub is None:
+        return user.is_superuser or hubs_editable_by(user).exists()
+    return user_can_edit_hub(user, hub)
+
+
+def can_create_hubs(user: Any) -> bool:
+    # Marketers create hubs: an editor of any hub, or anyone granted Django's add_hub permission.
+    return _is_staff(user) and (
+        user.is_superuser or user.has_perm("integrations.add_hub") or can_edit_hub(user, None)
+    )
+
+
+KNOWN_FIELDS_SAMPLE = 200
+
+
+def hub_known_fields(hub: Hub) -> set[str] | None:
+    """The Komo keys seen in the hub's recent submissions; None when nothing arrived yet.
+
+    None switches the "is this field captured?" check off: a new hub has no evidence either way.
+    """
+    if hub.pk is None:
+        return None
+    payloads = (
+        Submission.objects.filter(hub=hub)
+        .order_by("-received_at")
+        .values_list("payload", flat=True)[:KNOWN_FIELDS_SAMPLE]
+    )
+    keys: set[str] = set()
+    for payload in payloads:
+        if isinstance(payload, dict):
+            keys.update(str(key) for key in payload)
+    return keys or None
+
+
 def submission_preview(*, spec: HubSpec, payload: dict[str, Any]) -> dict[str, Any]:
     """Exactly the /users/track body this payload would produce alone, and its problems."""
     result = map_submission(spec, payload)

@@ -33,10 +33,10 @@ from integrations.models import (
     ConfigChange,
     DeliveryAttempt,
     Hub,
-    HubMembership,
     Submission,
 )
 from integrations.selectors import (
+    can_create_hubs,
     hub_health,
     hubs_editable_by,
     hubs_visible_to,
@@ -58,40 +58,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
     with db_connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
-
-
-# --- access (memberships decide; also used by the admin) --------------------------------------
-
-
-def _is_staff(user: Any) -> bool:
-    return bool(user.is_active and user.is_staff)
-
-
-def can_view_hub(user: Any, hub: Hub | None) -> bool:
-    """Without a hub: whether the user may see any hub at all."""
-    if not _is_staff(user):
-        return False
-    if user.is_superuser:
-        return True
-    if hub is None:
-        return HubMembership.objects.filter(user=user).exists()
-    return hubs_visible_to(user).filter(pk=hub.pk).exists()
-
-
-def can_edit_hub(user: Any, hub: Hub | None) -> bool:
-    """Without a hub: whether the user edits at least one hub."""
-    if not _is_staff(user):
-        return False
-    if hub is None:
-        return user.is_superuser or hubs_editable_by(user).exists()
-    return user_can_edit_hub(user, hub)
-
-
-def can_create_hubs(user: Any) -> bool:
-    # Marketers create hubs: an editor of any hub, or anyone granted Django's add_hub permission.
-    return _is_staff(user) and (
-        user.is_superuser or user.has_perm("integrations.add_hub") or can_edit_hub(user, None)
-    )
 
 
 # --- shared page helpers (also used by the admin) ---------------------------------------------

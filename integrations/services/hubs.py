@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -236,22 +237,40 @@ def connection_test(*, connection: BrazeConnection) -> TrackResult:
 
 
 @transaction.atomic
+def hubs_active_set(*, hubs: Iterable[Hub], active: bool, user=None) -> int:
+    """Switch hubs on or off, recording who did it; switching on delivers what waited."""
+    changed = 0
+    for hub in hubs:
+        if hub.active == active:
+            continue
+        before = hub_config_export(hub)
+        hub.active = active
+        hub.save(update_fields=["active", "updated_at"])
+        config_change_record(
+            hub=hub, user=user, action="switched-on" if active else "switched-off",
+            before=before, after=hub_config_export(hub),
+        )
+        if active:
+            transaction.on_commit(lambda h=hub.pk: hub_delivery_trigger(hub_id=h, force=True))
+        changed += 1
+    return changed
+
+
+@transaction.atomic
 def submissions_redeliver(*, pks: list[int], user=None) -> int:
     """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored."""
     queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
-    hub_ids = set(queryset.values_list("hub_id", flat=True))
-    count = queryset.update(
-        status=SubmissionStatus.PENDING,
-        next_attempt_at=timezone.now(),
-        attempts=0,
-        claimed_until=None,
-        claim_token=None,
-        status_reason="",
-    )
-    for hub_id in hub_ids:
-        hub = Hub.objects.get(pk=hub_id)
-        config_change_record(
-            hub=hub, user=user, action="redelivered", summary=f"{count} submission(s) queued again"
+    per_hub: dict[int, list[int]] = {}
+    for pk, hub_id in queryset.values_list("pk", "hub_id"):
+        per_hub.setdefault(hub_id, []).append(pk)
+    for hub in Hub.objects.filter(pk__in=per_hub):
+        count = Submission.objects.filter(pk__in=per_hub[hub.pk]).update(
+            status=SubmissionStatus.PENDING, next_attempt_at=timezone.now(), attempts=0,
+            claimed_until=None, claim_token=None, status_reason="",
         )
-        transaction.on_commit(lambda h=hub_id: hub_delivery_trigger(hub_id=h, force=True))
-    return count
+        config_change_record(
+            hub=hub, user=user, action="redelivered",
+            summary=f"{count} submission(s) queued again",
+        )
+        transaction.on_commit(lambda h=hub.pk: hub_delivery_trigger(hub_id=h, force=True))
+    return sum(len(pks) for pks in per_hub.values())
