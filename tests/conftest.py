@@ -23,6 +23,15 @@ def komo_entry(**overrides) -> dict:
     return payload
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test():
+    """A test that switches language (e.g. to check the German pages) must not leak it."""
+    yield
+    from django.utils import translation
+
+    translation.activate("en")
+
+
 @pytest.fixture(scope="session")
 def _sandbox_server():
     from integrations.braze.sandbox import BrazeSandbox
