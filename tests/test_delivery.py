@@ -277,3 +277,19 @@ def test_a_lease_that_ran_out_is_claimed_again(sandbox_hub, sandbox):
     Submission.objects.update(claimed_until=timezone.now() - timedelta(seconds=1))
     third, _ = submissions_claim(hub_id=hub.pk, limit=75)
     assert len(third) == 3
+
+
+@pytest.mark.parametrize(("status", "words"), [(400, "invalid (400)"), (413, "larger than")])
+def test_400_and_413_fail_permanently_with_the_reason(sandbox_hub, sandbox, status, words):
+    # given
+    hub, _ = sandbox_hub
+    sandbox.configure(status_next=[status])
+    [submission] = queue(hub, 1)
+    # when
+    delivery_run(hub_id=hub.pk)
+    # then
+    submission.refresh_from_db()
+    assert submission.status == SubmissionStatus.FAILED
+    assert words in submission.status_reason
+    assert f"HTTP {status}" in submission.status_reason
+    assert submission.next_attempt_at is None
