@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
@@ -25,7 +25,15 @@ from integrations.braze.instances import BRAZE_INSTANCES, instance_for_endpoint
 from integrations.models import BrazeConnection, FieldMapping, Hub, default_events
 from integrations.selectors import hub_known_fields
 from integrations.serializers import MASK, rest_endpoint_validate
-from integrations.spec import FieldMappingSpec, HubSpec, IdentitySpec
+from integrations.spec import (
+    ConfigShapeError,
+    FieldMappingSpec,
+    HubSpec,
+    IdentitySpec,
+    engagement_from_config,
+    event_rules_from_config,
+    transactional_from_config,
+)
 from integrations.validation import ConfigError, validate_hub_spec
 
 OTHER_ENDPOINT = "other"
@@ -48,8 +56,11 @@ MAPPING_FIELD_BY_KEY = {
     "type": "value_type",
     "on_error": "on_error",
     "on_false": "on_false",
+    "subscription_group_id": "subscription_group_id",
 }
 _MAPPING_PATH = re.compile(r"mappings\[(\d+)\]\.(\w+)")
+# The hub JSON objects edited as JSON on the hub form; an error under one lands on its field.
+HUB_JSON_FIELDS = ("event_rules", "engagement_attributes", "transactional")
 
 
 # --- write-only secret ------------------------------------------------------------------------
@@ -119,7 +130,47 @@ class EventsField(forms.CharField):
             )
 
 
+class HubJSONField(forms.JSONField):
+    """One object of the hub JSON, shown indented; empty means {} (the defaults)."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "cols": 80, "spellcheck": "false", "class": "code"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
+        return super().prepare_value(value)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(_("Enter a JSON object ({…}), or leave it empty."),
+                                  code="invalid")
+        return value
+
+
 class HubForm(forms.ModelForm):
+    event_rules = HubJSONField(
+        label=_("Event rules"),
+        help_text=_("How each Komo event kind lands in Braze: a custom event, attributes, both "
+                    "or nothing, with properties and attribute updates; per card type if needed. "
+                    "Empty: the defaults. See docs/hub-config.md."),
+    )
+    engagement_attributes = HubJSONField(
+        label=_("Engagement attributes"),
+        help_text=_("Optional attributes for segmenting, e.g. {\"hubs_engaged\": "
+                    "\"komo_hubs_engaged\", \"entries\": \"komo_entries\"}."),
+    )
+    transactional = HubJSONField(
+        label=_("Transactional emails"),
+        help_text=_("Komo moment → Braze transactional campaign, e.g. {\"PrizeAwarded\": "
+                    "{\"campaign_id\": \"…\"}}. Needs an external ID or user alias identity."),
+    )
     events = EventsField(
         label=_("Komo events delivered"),
         initial=default_events,
@@ -133,10 +184,21 @@ class HubForm(forms.ModelForm):
         fields = (
             "name", "slug", "komo_site_id", "active", "identity_type", "identity_field",
             "alias_label", "events", "create_missing_users", "default_phone_region",
+            "event_rules", "engagement_attributes", "transactional",
         )
 
     def clean_default_phone_region(self) -> str:
         return (self.cleaned_data.get("default_phone_region") or "").strip().upper()
+
+    def clean_event_rules(self) -> dict[str, Any]:
+        return _shape_checked(self.cleaned_data.get("event_rules"), event_rules_from_config)
+
+    def clean_engagement_attributes(self) -> dict[str, Any]:
+        return _shape_checked(self.cleaned_data.get("engagement_attributes"),
+                              engagement_from_config)
+
+    def clean_transactional(self) -> dict[str, Any]:
+        return _shape_checked(self.cleaned_data.get("transactional"), transactional_from_config)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -148,7 +210,30 @@ class HubForm(forms.ModelForm):
                 field = HUB_FIELD_BY_PATH.get(error.path)
                 if field is not None and field in cleaned:
                     self.add_error(field, ValidationError(error.message))
+                json_field = _hub_json_field(error.path)
+                if json_field is not None and json_field in cleaned:
+                    self.add_error(json_field, ValidationError(_located(error.path,
+                                                                        error.message)))
         return cleaned
+
+
+def _shape_checked(value: Any, reader: Callable[[Any], object]) -> dict[str, Any]:
+    """``value`` if the hub JSON reader accepts its shape, else the error at its path."""
+    value = value or {}
+    try:
+        reader(value)
+    except ConfigShapeError as error:
+        raise ValidationError(_located(error.path, error.message), code="invalid") from None
+    return value
+
+
+def _hub_json_field(path: str) -> str | None:
+    return next((name for name in HUB_JSON_FIELDS
+                 if path == name or path.startswith((f"{name}.", f"{name}["))), None)
+
+
+def _located(path: str, message: Any) -> Any:
+    return format_lazy("{path}: {message}", path=path, message=message)
 
 
 def hub_spec_build(values: dict[str, Any], *, mappings: Iterable[FieldMappingSpec]) -> HubSpec:
@@ -163,13 +248,16 @@ def hub_spec_build(values: dict[str, Any], *, mappings: Iterable[FieldMappingSpe
         events=tuple(values.get("events") or ()),
         create_missing_users=bool(values.get("create_missing_users", True)),
         default_phone_region=(values.get("default_phone_region") or "").upper(),
+        event_rules=event_rules_from_config(values.get("event_rules")),
+        engagement=engagement_from_config(values.get("engagement_attributes")),
+        transactional=transactional_from_config(values.get("transactional")),
     )
 
 
 def _hub_values(hub: Hub) -> dict[str, Any]:
     return {name: getattr(hub, name) for name in (
         "identity_type", "identity_field", "alias_label", "events", "create_missing_users",
-        "default_phone_region",
+        "default_phone_region", "event_rules", "engagement_attributes", "transactional",
     )}
 
 
@@ -273,11 +361,15 @@ def _detail_messages(detail: Any) -> list[str]:
 class FieldMappingForm(forms.ModelForm):
     class Meta:
         model = FieldMapping
-        fields = ("position", "komo_field", "attribute", "value_type", "on_error", "on_false")
+        fields = (
+            "position", "komo_field", "attribute", "value_type", "on_error", "on_false",
+            "subscription_group_id",
+        )
         widgets = {
             "position": forms.NumberInput(attrs={"style": "width: 4em"}),
             "komo_field": forms.TextInput(attrs={"size": 18, "spellcheck": "false"}),
             "attribute": forms.TextInput(attrs={"size": 20, "spellcheck": "false"}),
+            "subscription_group_id": forms.TextInput(attrs={"size": 14, "spellcheck": "false"}),
         }
 
 
@@ -321,11 +413,13 @@ class FieldMappingFormSet(BaseInlineFormSet):
                 continue
             if not data.get("komo_field") or not data.get("attribute"):
                 continue
-            rows.append((form, FieldMappingSpec(
+            spec = FieldMappingSpec(
                 field=data["komo_field"], attribute=data["attribute"],
                 type=data.get("value_type") or "string", on_error=data.get("on_error") or "skip",
                 on_false=data.get("on_false") or None,
-            )))
+                subscription_group_id=(data.get("subscription_group_id") or "").strip(),
+            )
+            rows.append((form, spec))
         return rows
 
     @staticmethod
@@ -361,14 +455,16 @@ class FieldMappingFormSet(BaseInlineFormSet):
         alone = {e.path for e in validate_hub_spec(hub_spec_build(hub_values, mappings=()))}
         return [
             str(format_lazy("{label}: {message}", label=_label_of(error.path),
-                            message=error.message))
+                            message=_located(error.path, error.message)
+                            if _hub_json_field(error.path) else error.message))
             for error in errors
-            if error.path in HUB_FIELD_BY_PATH and error.path not in alone
+            if (error.path in HUB_FIELD_BY_PATH or _hub_json_field(error.path))
+            and error.path not in alone
         ]
 
 
 def _label_of(path: str) -> Any:
-    field = Hub._meta.get_field(HUB_FIELD_BY_PATH[path])
+    field = Hub._meta.get_field(HUB_FIELD_BY_PATH.get(path) or _hub_json_field(path) or "")
     return field.verbose_name
 
 

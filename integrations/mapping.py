@@ -1,97 +1,137 @@
-"""Pure mapping of one Komo submission onto one Braze ``/users/track`` attributes object.
+"""Pure mapping of one Komo submission onto the Braze objects of a ``/users/track`` request.
 
 No ORM, no HTTP, no settings: the same input always gives the same output, so the worker, the
 preview page and the tests all agree on what Braze receives.
 
 Contract of :func:`map_submission`:
 
-* Only mapped Komo keys reach Braze, in mapping order; unmapped keys never do.
+* The submission's event rule (:func:`integrations.spec.resolve_event_rule`: the kind's default,
+  the hub's rule for the kind, the rule's override for the card type) says where it lands:
+
+  - ``attributes``: one attributes object: the identifier, the mapped fields (in mapping order),
+    ``subscription_groups`` from subscription mappings with a group, the rule's attribute
+    updates, the hub's engagement attributes;
+  - ``event``: one custom event (name, ``time`` from Komo's ``timestamp``, the chosen
+    properties), plus an attributes object only for engagement attributes or when Braze must
+    create an alias-identified person first (attributes are processed before events, and an
+    event alone never creates an alias);
+  - ``both``: both, in the same request (the objects of a submission are never split);
+  - ``none``: nothing; the submission is held with the reason, so it stays visible, unsent.
+
+* Only mapped Komo keys reach the attributes, in mapping order; unmapped keys never do.
 * A missing, ``null`` or blank value is *absent*: nothing is sent and no problem is recorded. Two
   types give blank a meaning: ``boolean`` (``""`` is false) and ``subscription`` (``""`` is an
   unticked box, which sends nothing unless the mapping has ``on_false``).
 * A value its type rejects is a :class:`Problem`. With ``on_error="skip"`` the field is dropped and
   the rest is delivered; with ``on_error="hold"`` the whole submission is held (``attributes`` is
-  ``None``). A missing or invalid identity always holds.
+  ``None``, ``events`` empty). A missing or invalid identity always holds, and so does an unusable
+  ``timestamp`` when an event is due. Event properties, rule updates and engagement attributes
+  that cannot be converted are left out with a problem.
 * It never raises for any payload; it raises ``ValueError`` only for a spec that
-  :func:`integrations.validation.validate_hub_spec` would have refused (unknown identity type,
-  value type or on_error, or an alias identity without a label).
+  :func:`integrations.validation.validate_hub_spec` would have refused.
 * The output is plain JSON (str, int, float, bool, list, dict).
 """
 
 from __future__ import annotations
 
-import enum
-import math
-import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
-from functools import cache
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
-import phonenumbers
-import pycountry
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from integrations.braze.attributes import IDENTIFIER_KEYS, MAX_ARRAY_ITEMS, MAX_STRING_LENGTH
+from integrations.braze.attributes import IDENTIFIER_KEYS, MAX_STRING_LENGTH
+from integrations.event_mapping import (
+    MERGE_OBJECTS,
+    MappingContext,
+    build_event,
+    convert_properties,
+    engagement_values,
+    event_time,
+    rule_updates,
+    time_problem,
+    transactional_body,
+    transactional_recipient,
+)
 from integrations.spec import (
+    ATTRIBUTE_LANDINGS,
+    EVENT_LANDINGS,
     IDENTITY_TYPES,
+    LANDINGS,
     ON_ERROR_CHOICES,
+    PROPERTY_TYPES,
+    UPDATE_MODES,
     VALUE_TYPES,
+    EventRule,
     FieldMappingSpec,
     HubSpec,
     IdentitySpec,
+    resolve_event_rule,
+    transactional_for,
+    trigger_properties_of,
+)
+from integrations.values import (
+    ABSENT,
+    Absent,
+    BrazeValue,
+    Message,
+    Problem,
+    ValueProblem,
+    convert_value,
+    is_blank,
+    normalise_email,
+    normalise_phone,
+    scalar_text,
 )
 
-# A user-facing sentence: usually a lazy translation, rendered with str() in the reader's language.
-Message: TypeAlias = "str | Promise"
-BrazeValue: TypeAlias = "str | int | float | bool | list[str]"
-
-
-class Absent(enum.Enum):
-    """What :func:`convert_value` returns when a field sends nothing and that is not a problem."""
-
-    VALUE = "absent"
-
-
-ABSENT: Final = Absent.VALUE
+__all__ = [
+    "ABSENT",
+    "ALIAS_IDENTITY_TYPES",
+    "Absent",
+    "BrazeValue",
+    "MappingContext",
+    "MappingResult",
+    "Message",
+    "Problem",
+    "TransactionalRequest",
+    "ValueProblem",
+    "convert_value",
+    "identify",
+    "map_submission",
+    "reserved_attributes",
+    "transactional_request",
+]
 
 ALIAS_IDENTITY_TYPES: Final = frozenset({"alias_email", "alias_phone"})
 # Braze's identifier precedence makes these plain attributes collide with the identifier itself.
 _IDENTIFIER_ATTRIBUTE: Final[dict[str, str]] = {"email": "email", "phone": "phone"}
-
-_MAX_EMAIL_LENGTH: Final = 254  # RFC 5321 path limit; also keeps the value under Braze's 255.
-_INT64_MAX: Final = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a submission, for support staff and the hold reason."""
-
-    field: str  # the Komo field (for identity problems: the identity field)
-    attribute: str  # the Braze attribute ("" for identity problems)
-    code: str  # stable machine code, e.g. "invalid_phone"
-    message: Message  # translatable sentence naming the field; never contains the value
-    held: bool  # True when this problem holds the submission back
+# A subscription mapping to this name sets only its subscription group, no attribute.
+SUBSCRIPTION_GROUPS: Final = "subscription_groups"
+# Braze's group states: an opt-in is "subscribed"; there is no "opted_in" for groups.
+_GROUP_STATES: Final[dict[str, str]] = {
+    "opted_in": "subscribed",
+    "subscribed": "subscribed",
+    "unsubscribed": "unsubscribed",
+}
 
 
 @dataclass(frozen=True)
 class MappingResult:
     """The Braze objects for one submission, or why it is held."""
 
-    attributes: dict[str, Any] | None  # one attributes object incl. identifier; None when held
-    events: list[dict[str, Any]]  # Braze event objects (none yet; the slot is part of the shape)
+    attributes: dict[str, Any] | None  # one attributes object incl. identifier; None when none
+    events: list[dict[str, Any]]  # Braze event objects for the same person
     problems: list[Problem]
     identity_value: str  # normalised identity value; "" when missing or invalid
 
     @property
+    def held(self) -> bool:
+        return any(problem.held for problem in self.problems)
+
+    @property
     def deliverable(self) -> bool:
-        return self.attributes is not None
+        return not self.held and (self.attributes is not None or bool(self.events))
 
     @property
     def hold_reason(self) -> str:
@@ -99,30 +139,16 @@ class MappingResult:
         return "; ".join(str(problem.message) for problem in self.problems if problem.held)
 
 
-class ValueProblem(Exception):
-    """A raw value that its mapping type cannot turn into a Braze value.
-
-    ``message`` is a translatable sentence with a ``{field}`` placeholder (and any ``params``),
-    filled in by :meth:`sentence` once the Komo field name is known.
-    """
-
-    def __init__(self, code: str, message: Message, **params: object) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.params = params
-
-    def sentence(self, field: str) -> Message:
-        return format_lazy(self.message, field=field, **self.params)
-
-
 # --------------------------------------------------------------------------------------------
 # Submission
 
 
-def map_submission(spec: HubSpec, payload: Mapping[str, Any]) -> MappingResult:
-    """Map a flat Komo payload onto one Braze attributes object (see the module docstring)."""
+def map_submission(
+    spec: HubSpec, payload: Mapping[str, Any], *, context: MappingContext | None = None
+) -> MappingResult:
+    """Map a flat Komo payload onto Braze objects (see the module docstring)."""
     _require_supported(spec)
+    context = context or MappingContext()
     problems: list[Problem] = []
     identifier: dict[str, Any] | None = None
     identity_value = ""
@@ -130,13 +156,112 @@ def map_submission(spec: HubSpec, payload: Mapping[str, Any]) -> MappingResult:
         identifier, identity_value = identify(spec, payload.get(spec.identity.field))
     except ValueProblem as problem:
         problems.append(_identity_problem(spec.identity, problem))
-    values, value_problems = _mapped_values(spec, payload)
-    problems.extend(value_problems)
-    held = identifier is None or any(problem.held for problem in problems)
-    attributes = None if held else {**identifier, **values}
-    return MappingResult(
-        attributes=attributes, events=[], problems=problems, identity_value=identity_value
+    event, card_type = _text_of(payload.get("event")), _text_of(payload.get("card_type"))
+    rule = resolve_event_rule(spec, event=event, card_type=card_type)
+    if rule.landing == "none":
+        problems.append(_not_sent_problem(event, card_type))
+        return MappingResult(None, [], problems, identity_value)
+    time = _time(spec, payload, rule, problems)
+    values = _attribute_values(spec, payload, rule, time, context, problems)
+    events: list[dict[str, Any]] = []
+    if identifier is not None and time is not None and rule.landing in EVENT_LANDINGS:
+        event_object, event_problems = build_event(
+            rule, identifier, payload, time=time, default_phone_region=spec.default_phone_region
+        )
+        events.append(event_object)
+        problems.extend(event_problems)
+    if identifier is None or any(problem.held for problem in problems):
+        return MappingResult(None, [], problems, identity_value)
+    attributes = (
+        {**identifier, **values}
+        if rule.landing in ATTRIBUTE_LANDINGS or values or _needs_creation(spec, identifier, events)
+        else None
     )
+    return MappingResult(attributes, events, problems, identity_value)
+
+
+def _text_of(raw: Any) -> str:
+    return raw.strip() if isinstance(raw, str) else ""
+
+
+def _time(
+    spec: HubSpec, payload: Mapping[str, Any], rule: EventRule, problems: list[Problem]
+) -> str | None:
+    """Braze's time of this moment, or None (with a problem when something needs it)."""
+    try:
+        return event_time(payload)
+    except ValueProblem as problem:
+        needs_event = rule.landing in EVENT_LANDINGS
+        if needs_event or _uses_time(spec, rule):
+            problems.append(time_problem(problem, held=needs_event))
+        return None
+
+
+def _uses_time(spec: HubSpec, rule: EventRule) -> bool:
+    card_objects = rule.landing in ATTRIBUTE_LANDINGS and any(
+        update.mode == "object" for update in rule.updates
+    )
+    return card_objects or bool(spec.engagement.first_engaged_at or spec.engagement.last_engaged_at)
+
+
+def _attribute_values(
+    spec: HubSpec,
+    payload: Mapping[str, Any],
+    rule: EventRule,
+    time: str | None,
+    context: MappingContext,
+    problems: list[Problem],
+) -> dict[str, Any]:
+    """Mapped fields, subscription groups and rule updates (attribute landings only), then the
+    engagement attributes; ``_merge_objects`` last."""
+    region = spec.default_phone_region
+    values: dict[str, Any] = {}
+    if rule.landing in ATTRIBUTE_LANDINGS:
+        mapped, mapping_problems = _mapped_values(spec, payload)
+        values.update(mapped)
+        problems.extend(mapping_problems)
+        updates = rule_updates(rule.updates, payload, time=time, default_phone_region=region)
+        values.update(updates.values)
+        problems.extend(updates.problems)
+    engagement = engagement_values(spec.engagement, payload, time=time, context=context)
+    values.update(engagement.values)
+    problems.extend(engagement.problems)
+    if MERGE_OBJECTS in values:
+        values[MERGE_OBJECTS] = values.pop(MERGE_OBJECTS)
+    return values
+
+
+def _needs_creation(
+    spec: HubSpec, identifier: Mapping[str, Any], events: list[dict[str, Any]]
+) -> bool:
+    """An event alone never creates an alias-identified person in Braze; the identifier-only
+    attributes object in front of it does (when the hub creates people at all)."""
+    return (
+        bool(events)
+        and spec.identity.type in ALIAS_IDENTITY_TYPES
+        and identifier.get("_update_existing_only") is False
+    )
+
+
+def _not_sent_problem(event: str, card_type: str) -> Problem:
+    if card_type:
+        message = format_lazy(
+            _(
+                "Komo's “{event}” events from “{card_type}” cards are set to land nowhere in "
+                "Braze (event rules): stored here, not sent."
+            ),
+            event=event,
+            card_type=card_type,
+        )
+    else:
+        message = format_lazy(
+            _(
+                "Komo's “{event}” events are set to land nowhere in Braze (event rules): stored "
+                "here, not sent."
+            ),
+            event=event,
+        )
+    return Problem(field="event", attribute="", code="not_sent_by_rule", message=message, held=True)
 
 
 def identify(spec: HubSpec, raw: Any) -> tuple[dict[str, Any], str]:
@@ -148,7 +273,7 @@ def identify(spec: HubSpec, raw: Any) -> tuple[dict[str, Any], str]:
     Raises :class:`ValueProblem` with code ``missing_identity`` or ``invalid_identity``.
     """
     identity = spec.identity
-    if _is_blank(raw):
+    if is_blank(raw):
         raise ValueProblem(
             "missing_identity",
             _(
@@ -183,9 +308,10 @@ def _identity_problem(identity: IdentitySpec, problem: ValueProblem) -> Problem:
 
 def _mapped_values(
     spec: HubSpec, payload: Mapping[str, Any]
-) -> tuple[dict[str, BrazeValue], list[Problem]]:
+) -> tuple[dict[str, BrazeValue | list[dict[str, str]]], list[Problem]]:
     reserved = reserved_attributes(spec.identity.type)
-    values: dict[str, BrazeValue] = {}
+    values: dict[str, Any] = {}
+    groups: list[dict[str, str]] = []
     problems: list[Problem] = []
     for mapping in spec.mappings:
         if mapping.attribute in reserved:
@@ -199,8 +325,19 @@ def _mapped_values(
         except ValueProblem as problem:
             problems.append(_mapping_problem(mapping, problem))
             continue
-        if value is not ABSENT:
+        if value is ABSENT:
+            continue
+        if mapping.subscription_group_id and isinstance(value, str):
+            groups.append(
+                {
+                    "subscription_group_id": mapping.subscription_group_id,
+                    "subscription_state": _GROUP_STATES[value],
+                }
+            )
+        if mapping.attribute != SUBSCRIPTION_GROUPS:
             values[mapping.attribute] = value
+    if groups:
+        values[SUBSCRIPTION_GROUPS] = groups
     return values, problems
 
 
@@ -235,504 +372,89 @@ def _require_supported(spec: HubSpec) -> None:
             raise ValueError(f"unknown value type {mapping.type!r} for {mapping.field!r}")
         if mapping.on_error not in ON_ERROR_CHOICES:
             raise ValueError(f"unknown on_error {mapping.on_error!r} for {mapping.field!r}")
+    for configured in spec.event_rules:
+        for patch in (configured.patch, *(override.patch for override in configured.card_types)):
+            if patch.landing is not None and patch.landing not in LANDINGS:
+                raise ValueError(f"unknown landing {patch.landing!r} for {configured.event!r}")
+            for prop in patch.properties or ():
+                if prop.type not in PROPERTY_TYPES:
+                    raise ValueError(f"unknown property type {prop.type!r}")
+            for update in patch.updates or ():
+                if update.mode not in UPDATE_MODES:
+                    raise ValueError(f"unknown update mode {update.mode!r}")
+                if update.type and (
+                    update.type not in VALUE_TYPES or update.type == "subscription"
+                ):
+                    raise ValueError(f"unusable update type {update.type!r}")
 
 
 # --------------------------------------------------------------------------------------------
-# Values
+# Transactional email
 
 
-def convert_value(
-    mapping: FieldMappingSpec, raw: Any, *, default_phone_region: str
-) -> BrazeValue | Absent:
-    """Turn one raw Komo value into the Braze value its mapping type promises.
+@dataclass(frozen=True)
+class TransactionalRequest:
+    """The transactional send a submission asks for: the body, or why it cannot be sent."""
 
-    Returns :data:`ABSENT` when nothing is to be sent; raises :class:`ValueProblem` when the value
-    is unusable. Each type's rule lives in exactly one function below.
-    """
-    if mapping.type == "boolean":
-        return to_boolean(raw)
-    if mapping.type == "subscription":
-        return to_subscription(raw, on_false=mapping.on_false)
-    if _is_blank(raw):
-        return ABSENT
-    converter = _CONVERTERS.get(mapping.type)
-    if converter is None:
-        raise ValueError(f"unknown value type {mapping.type!r}")
-    return converter(raw, mapping.attribute, default_phone_region)
+    campaign_id: str
+    body: dict[str, Any] | None
+    problem: str = ""  # in the reader's language; "" when ``body`` is set
 
 
-def _is_blank(raw: Any) -> bool:
-    if raw is None:
-        return True
-    if isinstance(raw, str):
-        return not raw.strip()
-    return isinstance(raw, list | tuple) and not raw
-
-
-def to_string(raw: Any) -> str:
-    """Trimmed text; other scalars are stringified (booleans as true/false); ≤ 255 characters.
-
-    Longer text is a problem rather than silently truncated: a cut value would look valid in Braze.
-    """
-    text = _scalar_text(raw).strip()
-    if len(text) > MAX_STRING_LENGTH:
-        raise ValueProblem(
-            "too_long",
-            _("“{field}” has {length} characters; Braze accepts at most {limit}."),
-            length=len(text),
-            limit=MAX_STRING_LENGTH,
-        )
-    return text
-
-
-def _scalar_text(raw: Any) -> str:
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int | float):
-        return str(raw)
-    raise ValueProblem(
-        "not_scalar", _("“{field}” holds a list or an object where a single value is expected.")
-    )
-
-
-_INTEGER_TEXT: Final = re.compile(r"[+-]?[0-9]+")
-_DECIMAL_TEXT: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_NOT_A_NUMBER: Final = _("“{field}” is not a number.")
-
-
-def to_number(raw: Any) -> int | float:
-    """Text like "7" → 7 and "7.5" → 7.5; JSON numbers as they are; 64-bit ints, finite floats.
-
-    Booleans are not numbers, and neither are "nan", "inf", "1,000" (the comma could be a
-    thousands or a decimal separator) or any other text.
-    """
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValueProblem("invalid_number", _NOT_A_NUMBER)
-    if isinstance(raw, int):
-        return _checked_int(raw)
-    if isinstance(raw, float):
-        return _checked_float(raw)
-    text = raw.strip()
-    if _INTEGER_TEXT.fullmatch(text):
-        # Length first: int() refuses very long digit strings with an error of its own.
-        if len(text.lstrip("+-").lstrip("0")) > len(str(_INT64_MAX)):
-            raise _number_out_of_range()
-        return _checked_int(int(text))
-    if _DECIMAL_TEXT.fullmatch(text):
-        return _checked_float(float(text))
-    raise ValueProblem("invalid_number", _NOT_A_NUMBER)
-
-
-def _checked_int(number: int) -> int:
-    if not -_INT64_MAX - 1 <= number <= _INT64_MAX:
-        raise _number_out_of_range()
-    return number
-
-
-def _checked_float(number: float) -> float:
-    if math.isnan(number):
-        raise ValueProblem("invalid_number", _NOT_A_NUMBER)
-    if math.isinf(number):
-        raise _number_out_of_range()
-    return number
-
-
-def _number_out_of_range() -> ValueProblem:
-    return ValueProblem("number_out_of_range", _("“{field}” is a number too large for Braze."))
-
-
-_TRUE_WORDS: Final = frozenset({"true", "1", "yes", "on"})
-_FALSE_WORDS: Final = frozenset({"false", "0", "no", "off", ""})
-
-
-def to_boolean(raw: Any) -> bool | Absent:
-    """true/1/yes/on → True; false/0/no/off/"" → False (any case, trimmed); JSON booleans and the
-    integers 0 and 1 as well. Missing or null sends nothing.
-    """
-    if raw is None:
-        return ABSENT
-    word = _answer_word(raw)
-    if word in _TRUE_WORDS:
-        return True
-    if word in _FALSE_WORDS:
-        return False
-    raise ValueProblem(
-        "invalid_boolean",
-        _("“{field}” is not a yes/no value (true/false, yes/no, 1/0 or on/off)."),
-    )
-
-
-def _answer_word(raw: Any) -> str | None:
-    """A checkbox-like answer as a trimmed, case-folded word; None when it cannot be one."""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    if isinstance(raw, int) and raw in (0, 1):
-        return str(raw)
-    if isinstance(raw, str):
-        return raw.strip().casefold()
-    return None
-
-
-_TICKED_WORDS: Final = _TRUE_WORDS | {"opted_in", "subscribed"}
-_UNSUBSCRIBED_WORDS: Final = frozenset({"unsubscribed", "opted_out"})
-
-
-def to_subscription(raw: Any, *, on_false: str | None) -> str | Absent:
-    """A ticked opt-in → "opted_in"; "unsubscribed" → "unsubscribed"; an unticked box → nothing.
-
-    An unticked box (false/no/0/off/"") is not an opt-out: it sends nothing, unless the mapping's
-    ``on_false`` ("unsubscribed" or "subscribed") says the field really is an opt-out question.
-    "subscribed" counts as ticked, because a form answer "subscribed" means the person said yes.
-    Missing or null sends nothing, even with ``on_false``: no answer was given.
-    """
-    if raw is None:
-        return ABSENT
-    word = _answer_word(raw)
-    word = word.replace("-", "_").replace(" ", "_") if word is not None else None
-    if word in _TICKED_WORDS:
-        return "opted_in"
-    if word in _UNSUBSCRIBED_WORDS:
-        return "unsubscribed"
-    if word in _FALSE_WORDS:
-        return on_false or ABSENT
-    raise ValueProblem(
-        "invalid_subscription",
-        _("“{field}” is not a subscription answer (a ticked or unticked box, or “unsubscribed”)."),
-    )
-
-
-_DATE_TIME_TEXT: Final = re.compile(
-    r"(?P<year>[0-9]{4})(?P<sep>[-/])(?P<month>[0-9]{2})(?P=sep)(?P<day>[0-9]{2})"
-    r"(?:[T ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})"
-    r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?"
-    r"(?P<zone>Z|(?P<sign>[+-])(?P<zone_hour>[0-9]{2})(?::?(?P<zone_minute>[0-9]{2}))?)?)?",
-    re.IGNORECASE,
-)
-# Day/month order cannot be known from the value (01/02/2000 is 1 Feb or 2 Jan), so these are
-# refused as a whole rather than guessed only when the day happens to exceed 12.
-_DAY_MONTH_TEXT: Final = re.compile(r"[0-9]{1,2}[-/.][0-9]{1,2}[-/.][0-9]{2,4}")
-_MIN_YEAR: Final = 1
-_MAX_YEAR: Final = 3000  # Braze stores later (and earlier) years as a string, not a time.
-
-
-def to_date(raw: Any, *, attribute: str) -> str:
-    """An ISO date → "YYYY-MM-DD"; an ISO date and time → UTC "YYYY-MM-DDTHH:MM:SS[.mmm]Z".
-
-    Accepts YYYY-MM-DD, YYYY/MM/DD and ISO 8601 date-times with "T" or a space, optional seconds
-    and fraction, and a "Z" or ±HH[:MM] offset; a time without a zone is UTC (as Braze reads it).
-    ``dob`` always gets the calendar date as written, without shifting it to UTC, because a
-    birthday does not move with time zones. Years must be 1..3000.
-    """
-    text = raw.strip() if isinstance(raw, str) else ""
-    match = _DATE_TIME_TEXT.fullmatch(text)
-    if match is None:
-        if _DAY_MONTH_TEXT.fullmatch(text):
-            raise ValueProblem(
-                "ambiguous_date",
-                _("“{field}” is a date whose day and month order is unclear; send YYYY-MM-DD."),
-            )
-        raise _invalid_date()
-    day = _calendar_date(match)
-    if match["hour"] is None:
-        return day.isoformat()
-    moment = _utc_moment(day, match)
-    return day.isoformat() if attribute == "dob" else _format_utc(moment)
-
-
-def _calendar_date(match: re.Match[str]) -> date:
-    year = int(match["year"])
-    _check_year(year)
+def transactional_request(
+    spec: HubSpec, payload: Mapping[str, Any], *, external_send_id: str
+) -> TransactionalRequest | None:
+    """The Braze transactional send for this submission's Komo moment, None when the hub maps no
+    campaign to it. Trigger properties that cannot be converted are left out."""
+    item = transactional_for(spec, _text_of(payload.get("event")))
+    if item is None:
+        return None
+    result = map_submission(spec, payload)
+    if not result.deliverable:
+        return TransactionalRequest(item.campaign_id, None, result.hold_reason)
+    identifier, identity_value = identify(spec, payload.get(spec.identity.field))
+    mapped, _problems = _mapped_values(spec, payload)
     try:
-        return date(year, int(match["month"]), int(match["day"]))
-    except ValueError:
-        raise _invalid_date() from None
-
-
-def _utc_moment(day: date, match: re.Match[str]) -> datetime:
-    milliseconds = int((match["fraction"] or "").ljust(3, "0")[:3])
-    try:
-        local = datetime(
-            day.year,
-            day.month,
-            day.day,
-            int(match["hour"]),
-            int(match["minute"]),
-            int(match["second"] or 0),
-            milliseconds * 1000,
-            tzinfo=_zone(match),
+        recipient = transactional_recipient(
+            identifier,
+            mapped,
+            alias_email=identity_value if spec.identity.type == "alias_email" else "",
+            create=spec.create_missing_users,
         )
     except ValueError:
-        raise _invalid_date() from None
-    try:
-        moment = local.astimezone(UTC)
-    except OverflowError:  # before year 1 in UTC
-        raise _date_out_of_range() from None
-    _check_year(moment.year)
-    return moment
-
-
-def _zone(match: re.Match[str]) -> timezone:
-    if match["sign"] is None:
-        return UTC
-    hours, minutes = int(match["zone_hour"]), int(match["zone_minute"] or 0)
-    if minutes >= 60:
-        raise ValueError("offset minutes out of range")
-    offset = timedelta(hours=hours, minutes=minutes)  # timezone() refuses 24 hours and more
-    return timezone(-offset if match["sign"] == "-" else offset)
-
-
-def _format_utc(moment: datetime) -> str:
-    timespec = "milliseconds" if moment.microsecond else "seconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=timespec) + "Z"
-
-
-def _check_year(year: int) -> None:
-    if not _MIN_YEAR <= year <= _MAX_YEAR:
-        raise _date_out_of_range()
-
-
-def _date_out_of_range() -> ValueProblem:
-    return ValueProblem(
-        "date_out_of_range",
-        _("“{field}” is a date outside the years {first} to {last}."),
-        first=_MIN_YEAR,
-        last=_MAX_YEAR,
-    )
-
-
-def _invalid_date() -> ValueProblem:
-    return ValueProblem(
-        "invalid_date", _("“{field}” is not a valid date (expected YYYY-MM-DD or ISO 8601).")
-    )
-
-
-def normalise_phone(raw: Any, default_region: str) -> str:
-    """The E.164 form of a valid phone number; without "+" it is read in ``default_region``."""
-    text = raw if isinstance(raw, str) else str(raw) if type(raw) is int else ""
-    region = default_region.strip().upper()
-    try:
-        number = phonenumbers.parse(text, region or None)
-    except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise _invalid_phone(region)
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _invalid_phone(region: str) -> ValueProblem:
-    if region:
-        return ValueProblem(
-            "invalid_phone",
-            _(
-                "“{field}” is not a valid phone number (without a leading + it is read as a "
-                "{region} number)."
-            ),
-            region=region,
-        )
-    return ValueProblem(
-        "invalid_phone",
-        _(
-            "“{field}” is not a valid phone number (without a leading + it needs the hub's "
-            "default phone region)."
-        ),
-    )
-
-
-def normalise_email(raw: Any) -> str:
-    """The trimmed, lower-cased address, if it is one valid address with a dotted domain."""
-    address = raw.strip().lower() if isinstance(raw, str) else ""
-    if not _looks_like_one_address(address):
-        raise _invalid_email()
-    try:
-        validate_email(address)
-    except ValidationError:
-        raise _invalid_email() from None
-    return address
-
-
-def _looks_like_one_address(address: str) -> bool:
-    # Django's validator alone accepts "user@localhost" and quoted local parts with spaces.
-    _, at, domain = address.partition("@")
-    return (
-        bool(at)
-        and address.count("@") == 1
-        and "." in domain
-        and len(address) <= _MAX_EMAIL_LENGTH
-        and not any(character.isspace() for character in address)
-    )
-
-
-def _invalid_email() -> ValueProblem:
-    return ValueProblem("invalid_email", _("“{field}” is not a valid email address."))
-
-
-# Everyday names that are not ISO short, common or official names. Keys are matched after
-# _country_key normalisation (case, accents, dots, a leading "the").
-_COUNTRY_ALIASES: Final[dict[str, str]] = {
-    "uk": "GB",
-    "great britain": "GB",
-    "britain": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "northern ireland": "GB",
-    "usa": "US",
-    "america": "US",
-    "united states of america": "US",
-    "korea, south": "KR",
-    "republic of korea": "KR",
-    "korea, north": "KP",
-    "russia": "RU",
-    "turkey": "TR",
-    "czech republic": "CZ",
-    "holland": "NL",
-    "ivory coast": "CI",
-    "macedonia": "MK",
-    "swaziland": "SZ",
-    "burma": "MM",
-    "cape verde": "CV",
-    "brunei": "BN",
-    "vatican": "VA",
-    "vatican city": "VA",
-    "falkland islands": "FK",
-    "macau": "MO",
-    "palestine": "PS",
-    "uae": "AE",
-}
-
-
-def to_country(raw: Any) -> str:
-    """ISO 3166-1 alpha-2 from an alpha-2 or alpha-3 code or an English name, any case."""
-    code = _country_index().get(_country_key(raw)) if isinstance(raw, str) else None
-    if code is None:
-        raise ValueProblem(
-            "unknown_country",
-            _("“{field}” is not a country (expected an ISO code or an English country name)."),
-        )
-    return code
-
-
-def _country_key(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    key = " ".join(plain.casefold().replace(".", "").split())
-    return key.removeprefix("the ")
-
-
-@cache
-def _country_index() -> dict[str, str]:
-    index: dict[str, str] = {}
-    for country in pycountry.countries:
-        names = (
-            country.alpha_2,
-            country.alpha_3,
-            country.name,
-            getattr(country, "common_name", None),
-            getattr(country, "official_name", None),
-        )
-        index.update({_country_key(name): country.alpha_2 for name in names if name})
-    index.update({_country_key(alias): code for alias, code in _COUNTRY_ALIASES.items()})
-    return index
-
-
-_GENDER_CODES: Final[dict[str, str]] = {
-    "m": "M",
-    "male": "M",
-    "man": "M",
-    "f": "F",
-    "female": "F",
-    "woman": "F",
-    "o": "O",
-    "other": "O",
-    "non-binary": "O",
-    "nonbinary": "O",
-    "non binary": "O",
-    "n": "N",
-    "not applicable": "N",
-    "n/a": "N",
-    "na": "N",
-    "p": "P",
-    "prefer not to say": "P",
-    "prefer not to answer": "P",
-    "rather not say": "P",
-}
-_UNKNOWN_GENDER_WORDS: Final = frozenset({"unknown"})
-
-
-def to_gender(raw: Any) -> str | Absent:
-    """Braze's M/F/O/N/P from a letter or word, any case ("_" read as a space).
-
-    M: m, male, man. F: f, female, woman. O: o, other, non-binary, nonbinary. N: n, not
-    applicable, n/a, na. P: p, prefer not to say, prefer not to answer, rather not say.
-    "unknown" sends nothing: Braze's "unknown" is null, and sending null would erase a gender the
-    profile already has, which not knowing is no reason to do.
-    """
-    key = " ".join(raw.casefold().replace("_", " ").split()) if isinstance(raw, str) else ""
-    if key in _UNKNOWN_GENDER_WORDS:
-        return ABSENT
-    code = _GENDER_CODES.get(key)
-    if code is None:
-        raise ValueProblem(
-            "unknown_gender",
-            _(
-                "“{field}” is not a gender Braze accepts (male, female, other, not applicable or "
-                "prefer not to say)."
+        return TransactionalRequest(
+            item.campaign_id,
+            None,
+            str(
+                format_lazy(
+                    _(
+                        "Braze's transactional emails address people by external ID or user "
+                        "alias; this hub identifies them by “{identity}”."
+                    ),
+                    identity=spec.identity.type,
+                )
             ),
         )
-    return code
+    trigger = convert_properties(
+        trigger_properties_of(item),
+        payload,
+        owner=item.campaign_id,
+        default_phone_region=spec.default_phone_region,
+    )
+    body = transactional_body(
+        recipient=recipient, trigger_properties=trigger.values, external_send_id=external_send_id
+    )
+    return TransactionalRequest(item.campaign_id, body)
 
 
-def to_array(raw: Any) -> list[str] | Absent:
-    """A JSON list or comma-separated text → trimmed, non-empty, de-duplicated strings in order.
-
-    At most 100 items of at most 255 characters: Braze drops the oldest items beyond its limit,
-    which would silently lose data, so more is a problem. No items left sends nothing.
-    """
-    pieces = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else [raw]
-    items = list(dict.fromkeys(text for text in map(_array_item, pieces) if text))
-    if not items:
-        return ABSENT
-    if len(items) > MAX_ARRAY_ITEMS:
-        raise ValueProblem(
-            "too_many_items",
-            _("“{field}” has {count} items; Braze keeps at most {limit}."),
-            count=len(items),
-            limit=MAX_ARRAY_ITEMS,
-        )
-    if any(len(item) > MAX_STRING_LENGTH for item in items):
-        raise ValueProblem(
-            "too_long",
-            _("“{field}” has an item longer than {limit} characters."),
-            limit=MAX_STRING_LENGTH,
-        )
-    return items
-
-
-def _array_item(raw: Any) -> str:
-    return "" if raw is None else _scalar_text(raw).strip()
-
-
-_CONVERTERS: Final[dict[str, Callable[[Any, str, str], BrazeValue | Absent]]] = {
-    "string": lambda raw, attribute, region: to_string(raw),
-    "number": lambda raw, attribute, region: to_number(raw),
-    "date": lambda raw, attribute, region: to_date(raw, attribute=attribute),
-    "phone": lambda raw, attribute, region: normalise_phone(raw, region),
-    "email": lambda raw, attribute, region: normalise_email(raw),
-    "country": lambda raw, attribute, region: to_country(raw),
-    "gender": lambda raw, attribute, region: to_gender(raw),
-    "array": lambda raw, attribute, region: to_array(raw),
-}
-
-
+# --------------------------------------------------------------------------------------------
 # --------------------------------------------------------------------------------------------
 # Identity values
 
 
 def _identifier_text(raw: Any, _region: str) -> str:
     """external_id / braze_id: the trimmed text of a scalar, at most 255 characters."""
-    text = _scalar_text(raw).strip()
+    text = scalar_text(raw).strip()
     if not text or len(text) > MAX_STRING_LENGTH:
         raise ValueProblem("invalid_identity", "")
     return text

@@ -17,6 +17,9 @@ from integrations.spec import (
     FieldMappingSpec,
     HubSpec,
     IdentitySpec,
+    engagement_from_config,
+    event_rules_from_config,
+    transactional_from_config,
 )
 
 
@@ -148,6 +151,9 @@ class Hub(models.Model):
             events=tuple(self.events or ()),
             create_missing_users=self.create_missing_users,
             default_phone_region=self.default_phone_region,
+            event_rules=event_rules_from_config(self.event_rules),
+            engagement=engagement_from_config(self.engagement_attributes),
+            transactional=transactional_from_config(self.transactional),
         )
 
 
@@ -215,6 +221,13 @@ class FieldMapping(models.Model):
         blank=True,
         default="",
     )
+    subscription_group_id = models.CharField(
+        _("subscription group"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_("Subscription type only: also set this Braze subscription group."),
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -234,6 +247,7 @@ class FieldMapping(models.Model):
             type=self.value_type,
             on_error=self.on_error,
             on_false=self.on_false or None,
+            subscription_group_id=self.subscription_group_id,
         )
 
 

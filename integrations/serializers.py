@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from integrations.braze.instances import endpoint_allowed, normalize_endpoint
 from integrations.models import IdentityType, OnError, OnFalse, ValueType
-from integrations.spec import DEFAULT_EVENTS, hub_spec_from_config
+from integrations.spec import DEFAULT_EVENTS, ConfigShapeError, hub_spec_from_config
 from integrations.validation import validate_hub_spec
 
 MASK = "********"
@@ -53,6 +53,9 @@ class MappingSerializer(serializers.Serializer):
     on_false = serializers.ChoiceField(
         choices=[c for c in OnFalse.values if c], required=False, allow_null=True
     )
+    subscription_group_id = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, trim_whitespace=True
+    )
 
 
 class HubConfigSerializer(serializers.Serializer):
@@ -72,14 +75,23 @@ class HubConfigSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200), default=list(DEFAULT_EVENTS)
     )
     mappings = MappingSerializer(many=True, default=list)
+    # How each Komo event kind lands in Braze, segmenting attributes, transactional emails: their
+    # shape is read by integrations.spec and their meaning checked by integrations.validation.
+    event_rules = serializers.JSONField(required=False, default=dict)
+    engagement_attributes = serializers.JSONField(required=False, default=dict)
+    transactional = serializers.JSONField(required=False, default=dict)
 
     def validate(self, attrs):
         config = {
             **attrs,
             "default_phone_region": (attrs.get("default_phone_region") or "").upper(),
         }
+        try:
+            spec = hub_spec_from_config(config)
+        except ConfigShapeError as error:
+            raise serializers.ValidationError({error.path: [str(error.message)]}) from None
         errors: dict[str, list[str]] = {}
-        for error in validate_hub_spec(hub_spec_from_config(config)):
+        for error in validate_hub_spec(spec):
             errors.setdefault(error.path or "non_field_errors", []).append(str(error.message))
         if errors:
             raise serializers.ValidationError(errors)

@@ -9,6 +9,7 @@ from django.core.cache import cache
 
 from integrations.services.delivery import delivery_run
 from integrations.services.sweep import sweep_due
+from integrations.services.transactional import transactional_deliver
 
 SWEEP_LOOP_SECONDS = 55
 SWEEP_LOCK = "sweep-loop-running"
@@ -23,6 +24,16 @@ def deliver_hub(hub_id: int) -> dict:
         "failed": report.failed,
         "held": report.held,
         "paused": report.paused,
+    }
+
+
+def deliver_transactional(hub_id: int) -> dict:
+    report = transactional_deliver(hub_id=hub_id)
+    return {
+        "sent": report.sent,
+        "retried": report.retried,
+        "failed": report.failed,
+        "waiting": report.waiting,
     }
 
 

@@ -7,6 +7,7 @@ sentence. A spec with no errors is one :func:`integrations.mapping.map_submissio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
@@ -18,12 +19,23 @@ from django.utils.translation import gettext_lazy as _
 from integrations.braze.attributes import IDENTIFIER_KEYS, MAX_STRING_LENGTH, STANDARD_ATTRIBUTES
 from integrations.mapping import ALIAS_IDENTITY_TYPES, Message, reserved_attributes
 from integrations.spec import (
+    ENGAGEMENT_KEYS,
     IDENTITY_TYPES,
+    LANDINGS,
+    MAX_NAME_LENGTH,
     ON_ERROR_CHOICES,
+    PROPERTY_TYPES,
+    TEXT_KOMO_KEYS,
+    TRANSACTIONAL_IDENTITY_TYPES,
+    UPDATE_MODES,
     VALUE_TYPES,
+    AttributeUpdateSpec,
     FieldMappingSpec,
     HubSpec,
     IdentitySpec,
+    PropertySpec,
+    RulePatch,
+    default_event_rule,
 )
 
 # Envelope keys that describe the event, not the person: mapping them would copy the same event id
@@ -31,6 +43,16 @@ from integrations.spec import (
 NON_CAPTURABLE_FIELDS: Final = frozenset({"id", "event", "timestamp"})
 ON_FALSE_CHOICES: Final = ("subscribed", "unsubscribed")
 _PHONE_TYPES: Final = frozenset({"phone", "alias_phone"})
+SUBSCRIPTION_GROUPS: Final = "subscription_groups"
+MAX_EVENT_PROPERTIES: Final = 256
+RESERVED_EVENT_PROPERTIES: Final = frozenset({"time", "event_name"})
+# Komo event names are identifiers such as CompetitionEntrySuccess.
+_EVENT_KIND: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}")
+# Braze ids are UUIDs; this also keeps them safe in a URL path and in our own columns.
+_BRAZE_ID_TEXT: Final = re.compile(r"[A-Za-z0-9_-]{1,100}")
+_NESTED_KEY_FORBIDDEN: Final = re.compile(r"[\s.$]")
+# Keys of an attributes object that are flags for Braze, not attributes (the mapping sets them).
+_CONTROL_KEYS: Final = frozenset({"_merge_objects", "push_token_import"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,9 @@ def validate_hub_spec(spec: HubSpec, known_fields: set[str] | None = None) -> li
         *_identity_errors(spec.identity, known_fields),
         *_mappings_errors(spec, known_fields),
         *_phone_region_errors(spec),
+        *_event_rules_errors(spec),
+        *_engagement_errors(spec),
+        *_transactional_errors(spec),
     ]
 
 
@@ -97,6 +122,7 @@ def _komo_field_error(field: str, known_fields: set[str] | None) -> Message | No
 
 def _mappings_errors(spec: HubSpec, known_fields: set[str] | None) -> Iterator[ConfigError]:
     first_use: dict[str, int] = {}
+    first_group: dict[str, int] = {}
     reserved = reserved_attributes(spec.identity.type)
     for index, mapping in enumerate(spec.mappings):
         path = f"mappings[{index}]"
@@ -106,14 +132,50 @@ def _mappings_errors(spec: HubSpec, known_fields: set[str] | None) -> Iterator[C
         yield from _type_errors(mapping, path)
         attribute_error = _attribute_error(mapping, spec.identity.type, reserved)
         if attribute_error is None and mapping.attribute in first_use:
-            attribute_error = format_lazy(
-                _("“{attribute}” is already set by mapping {number}; Braze can take one value."),
-                attribute=mapping.attribute,
-                number=first_use[mapping.attribute] + 1,
-            )
+            attribute_error = _duplicate_attribute(mapping.attribute, first_use[mapping.attribute])
         if attribute_error is not None:
             yield ConfigError(f"{path}.attribute", attribute_error)
         first_use.setdefault(mapping.attribute, index)
+        group_error = _group_error(mapping, first_group)
+        if group_error is not None:
+            yield ConfigError(f"{path}.subscription_group_id", group_error)
+        if mapping.subscription_group_id:
+            first_group.setdefault(mapping.subscription_group_id, index)
+
+
+def _duplicate_attribute(attribute: str, first_index: int) -> Message:
+    if attribute == SUBSCRIPTION_GROUPS:
+        return format_lazy(
+            _(
+                "Mapping {number} already sets only a subscription group; for another group, map "
+                "this field to its own attribute too (for example “sms_optin”)."
+            ),
+            number=first_index + 1,
+        )
+    return format_lazy(
+        _("“{attribute}” is already set by mapping {number}; Braze can take one value."),
+        attribute=attribute,
+        number=first_index + 1,
+    )
+
+
+def _group_error(mapping: FieldMappingSpec, first_group: dict[str, int]) -> Message | None:
+    group = mapping.subscription_group_id
+    if not group:
+        return None
+    if mapping.type != "subscription":
+        return _("A subscription group only applies to the subscription type.")
+    if not _BRAZE_ID_TEXT.fullmatch(group):
+        return _(
+            "This is not a Braze subscription group ID: copy it from Braze (Audience › "
+            "Subscriptions); it has letters, digits and “-” only."
+        )
+    if group in first_group:
+        return format_lazy(
+            _("Mapping {number} already sets this subscription group."),
+            number=first_group[group] + 1,
+        )
+    return None
 
 
 def _type_errors(mapping: FieldMappingSpec, path: str) -> Iterator[ConfigError]:
@@ -170,6 +232,11 @@ def _attribute_name_error(attribute: str) -> Message | None:
         )
     if attribute.startswith("$"):
         return _("Braze attribute names cannot start with “$”.")
+    if attribute in _CONTROL_KEYS:
+        return format_lazy(
+            _("“{attribute}” steers how Braze processes the object; it is not an attribute."),
+            attribute=attribute,
+        )
     return None
 
 
@@ -208,6 +275,10 @@ def _standard_attribute_error(mapping: FieldMappingSpec) -> Message | None:
             standard=standard,
         )
     required = STANDARD_ATTRIBUTES[attribute]
+    if attribute == SUBSCRIPTION_GROUPS:
+        if mapping.subscription_group_id:
+            return None  # a consent field that sets only its group (checked by _group_error)
+        return _("To set a subscription group, use the subscription type and enter the group's ID.")
     if required is None:
         return format_lazy(
             _("“{attribute}” needs a structured value that one Komo field cannot provide."),
@@ -258,3 +329,351 @@ def _reads_phone_numbers(spec: HubSpec) -> bool:
     return spec.identity.type in _PHONE_TYPES or any(
         mapping.type == "phone" for mapping in spec.mappings
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Event rules
+
+
+def _event_rules_errors(spec: HubSpec) -> Iterator[ConfigError]:
+    for rule in spec.event_rules:
+        path = f"event_rules.{rule.event}"
+        if not _EVENT_KIND.fullmatch(rule.event):
+            yield ConfigError(path, _event_kind_error(rule.event))
+            continue
+        yield from _delivery_errors(spec, rule.event, rule.patch, path)
+        yield from _patch_errors(spec, rule.patch, path)
+        for override in rule.card_types:
+            override_path = f"{path}.card_types.{override.card_type}"
+            if not override.card_type.strip():
+                yield ConfigError(override_path, _("Enter the Komo card type, e.g. “Quiz”."))
+            yield from _patch_errors(spec, override.patch, override_path)
+
+
+def _event_kind_error(event: str) -> Message:
+    return format_lazy(
+        _(
+            "“{event}” is not a Komo event name: use letters and digits only, as in "
+            "CompetitionEntrySuccess."
+        ),
+        event=event[:200],
+    )
+
+
+def _delivery_errors(
+    spec: HubSpec, event: str, patch: RulePatch, path: str
+) -> Iterator[ConfigError]:
+    """A rule must agree with "events", the list of kinds the hub delivers."""
+    landing = patch.landing or default_event_rule(event).landing
+    if landing not in LANDINGS:
+        return
+    delivered = event in spec.events
+    if delivered and landing == "none":
+        yield ConfigError(
+            f"{path}.landing",
+            format_lazy(
+                _(
+                    "“{event}” is in the events this hub delivers, but this rule sends it "
+                    "nowhere: remove it from the events instead (it is still stored and shown, "
+                    "not sent)."
+                ),
+                event=event,
+            ),
+        )
+    elif not delivered and landing != "none":
+        yield ConfigError(
+            path,
+            format_lazy(
+                _(
+                    "“{event}” is not in the events this hub delivers, so this rule would never "
+                    "apply: add it to the events (or set its landing to “none”)."
+                ),
+                event=event,
+            ),
+        )
+
+
+def _patch_errors(spec: HubSpec, patch: RulePatch, path: str) -> Iterator[ConfigError]:
+    if patch.landing is not None and patch.landing not in LANDINGS:
+        yield ConfigError(
+            f"{path}.landing",
+            format_lazy(
+                _("“{landing}” is not a landing; choose one of {choices}."),
+                landing=patch.landing,
+                choices=", ".join(LANDINGS),
+            ),
+        )
+    if patch.event_name is not None:
+        name_error = _event_name_error(patch.event_name)
+        if name_error is not None:
+            yield ConfigError(f"{path}.event_name", name_error)
+    if patch.properties is not None:
+        yield from _properties_errors(patch.properties, f"{path}.properties")
+    if patch.updates is not None:
+        yield from _updates_errors(spec, patch.updates, f"{path}.attributes")
+
+
+def _event_name_error(name: str) -> Message | None:
+    if not name.strip():
+        return _("Enter the Braze event name, e.g. “komo_quiz_started”.")
+    if name != name.strip():
+        return _("Remove the spaces at the start or end of the event name.")
+    if len(name) > MAX_NAME_LENGTH:
+        return format_lazy(
+            _("Braze event names have at most {limit} characters."), limit=MAX_NAME_LENGTH
+        )
+    if name.startswith("$"):
+        return _("Braze event names cannot start with “$”.")
+    return None
+
+
+def _properties_errors(
+    properties: tuple[PropertySpec, ...], path: str, *, nested: bool = False
+) -> Iterator[ConfigError]:
+    """Braze's event property rules (or, ``nested``, its nested object key rules)."""
+    if len(properties) > MAX_EVENT_PROPERTIES:
+        yield ConfigError(
+            path,
+            format_lazy(
+                _("Braze takes at most {limit} properties per event; this lists {count}."),
+                limit=MAX_EVENT_PROPERTIES,
+                count=len(properties),
+            ),
+        )
+    first_use: dict[str, int] = {}
+    for index, prop in enumerate(properties):
+        item = f"{path}[{index}]"
+        if not prop.field.strip():
+            yield ConfigError(f"{item}.field", _("Enter the Komo field."))
+        name_error = _property_name_error(prop.property, nested=nested)
+        if name_error is None and prop.property in first_use:
+            name_error = format_lazy(
+                _("“{name}” is already property {number}."),
+                name=prop.property,
+                number=first_use[prop.property] + 1,
+            )
+        if name_error is not None:
+            yield ConfigError(f"{item}.property", name_error)
+        first_use.setdefault(prop.property, index)
+        if prop.type not in PROPERTY_TYPES:
+            yield ConfigError(
+                f"{item}.type",
+                format_lazy(
+                    _("“{type}” is not a property type; choose one of {choices}."),
+                    type=prop.type,
+                    choices=", ".join(PROPERTY_TYPES),
+                ),
+            )
+
+
+def _property_name_error(name: str, *, nested: bool) -> Message | None:
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return format_lazy(_("Property names have 1 to {limit} characters."), limit=MAX_NAME_LENGTH)
+    if name.startswith("$"):
+        return _("Property names cannot start with “$”.")
+    if nested and _NESTED_KEY_FORBIDDEN.search(name):
+        return _("Keys of a Braze nested object cannot contain spaces, “.” or “$”.")
+    if not nested and name in RESERVED_EVENT_PROPERTIES:
+        return format_lazy(
+            _("“{name}” is reserved by Braze for events; choose another property name."),
+            name=name,
+        )
+    return None
+
+
+def _updates_errors(
+    spec: HubSpec, updates: tuple[AttributeUpdateSpec, ...], path: str
+) -> Iterator[ConfigError]:
+    taken = _attributes_taken(spec)
+    first_use: dict[str, int] = {}
+    for index, update in enumerate(updates):
+        item = f"{path}[{index}]"
+        attribute_error = _written_attribute_error(update.attribute, spec, taken, update)
+        if attribute_error is None and update.attribute in first_use:
+            attribute_error = format_lazy(
+                _("“{attribute}” is already written by update {number} of this rule."),
+                attribute=update.attribute,
+                number=first_use[update.attribute] + 1,
+            )
+        if attribute_error is not None:
+            yield ConfigError(f"{item}.attribute", attribute_error)
+        first_use.setdefault(update.attribute, index)
+        yield from _update_mode_errors(update, item)
+
+
+def _update_mode_errors(update: AttributeUpdateSpec, item: str) -> Iterator[ConfigError]:
+    if update.mode not in UPDATE_MODES:
+        yield ConfigError(
+            f"{item}.mode",
+            format_lazy(
+                _(
+                    "“{mode}” is not an update mode; choose set (latest value), inc (running "
+                    "total), add (collect answers) or object (one object per card)."
+                ),
+                mode=update.mode,
+            ),
+        )
+        return
+    if update.mode in ("set", "add") and not update.field.strip():
+        yield ConfigError(f"{item}.field", _("Enter the Komo field this attribute takes."))
+    if update.mode == "inc":
+        yield from _increment_errors(update, item)
+    if (
+        update.mode == "set"
+        and update.type
+        and (update.type not in VALUE_TYPES or update.type == "subscription")
+    ):
+        yield ConfigError(
+            f"{item}.type",
+            format_lazy(
+                _("“{type}” is not a type for this update; choose one of {choices}."),
+                type=update.type,
+                choices=", ".join(t for t in VALUE_TYPES if t != "subscription"),
+            ),
+        )
+    elif update.mode != "set" and update.type and (update.mode, update.type) != ("inc", "number"):
+        yield ConfigError(
+            f"{item}.type",
+            _("A type only applies to the “set” mode (a running total is always a number)."),
+        )
+    if update.mode == "object":
+        if update.field:
+            yield ConfigError(
+                f"{item}.field",
+                _("A card object takes “fields” (a list), not one “field”."),
+            )
+        yield from _properties_errors(update.fields, f"{item}.fields", nested=True)
+    elif update.fields:
+        yield ConfigError(f"{item}.fields", _("“fields” only applies to the “object” mode."))
+
+
+def _increment_errors(update: AttributeUpdateSpec, item: str) -> Iterator[ConfigError]:
+    if update.field in TEXT_KOMO_KEYS:
+        yield ConfigError(
+            f"{item}.field",
+            format_lazy(
+                _(
+                    "“{field}” is never a number, so it cannot be added up; use score or "
+                    "correct, a numeric form field, or no field to count by 1."
+                ),
+                field=update.field,
+            ),
+        )
+
+
+def _attributes_taken(spec: HubSpec) -> dict[str, Message]:
+    """Attributes the hub writes outside a rule → what writes them, for collision messages."""
+    taken: dict[str, Message] = {}
+    for index, mapping in enumerate(spec.mappings):
+        taken.setdefault(
+            mapping.attribute,
+            format_lazy(_("mapping {number}"), number=index + 1),
+        )
+    for key, attribute in spec.engagement.items():
+        taken.setdefault(attribute, format_lazy(_("the engagement attribute “{key}”"), key=key))
+    return taken
+
+
+def _written_attribute_error(
+    attribute: str,
+    spec: HubSpec,
+    taken: dict[str, Message],
+    update: AttributeUpdateSpec | None = None,
+) -> Message | None:
+    """What is wrong with an attribute a rule or the engagement settings write, or None."""
+    error = _attribute_name_error(attribute)
+    if error is None:
+        error = _identifier_attribute_error(
+            attribute, spec.identity.type, reserved_attributes(spec.identity.type)
+        )
+    if error is None and attribute in STANDARD_ATTRIBUTES:
+        required = STANDARD_ATTRIBUTES[attribute]
+        if update is None or update.mode != "set" or required is None:
+            return format_lazy(
+                _("“{attribute}” is a standard Braze attribute; choose a custom attribute name."),
+                attribute=attribute,
+            )
+        if (update.type or "string") != required:
+            return format_lazy(
+                _("“{attribute}” needs the type “{required}”."),
+                attribute=attribute,
+                required=required,
+            )
+    if error is None and attribute in taken:
+        error = format_lazy(
+            _("“{attribute}” is already written by {writer}; Braze can take one value."),
+            attribute=attribute,
+            writer=taken[attribute],
+        )
+    return error
+
+
+# --------------------------------------------------------------------------------------------
+# Engagement attributes
+
+
+def _engagement_errors(spec: HubSpec) -> Iterator[ConfigError]:
+    mapped = {
+        mapping.attribute: format_lazy(_("mapping {number}"), number=index + 1)
+        for index, mapping in reversed(list(enumerate(spec.mappings)))
+    }
+    first_use: dict[str, str] = {}
+    for key, attribute in spec.engagement.items():
+        if key not in ENGAGEMENT_KEYS:  # EngagementSpec cannot hold others; kept for safety
+            continue
+        error = _written_attribute_error(attribute, spec, mapped)
+        if error is None and attribute in first_use:
+            error = format_lazy(
+                _("“{attribute}” is already used for “{key}”."),
+                attribute=attribute,
+                key=first_use[attribute],
+            )
+        if error is not None:
+            yield ConfigError(f"engagement_attributes.{key}", error)
+        first_use.setdefault(attribute, key)
+
+
+# --------------------------------------------------------------------------------------------
+# Transactional emails
+
+
+def _transactional_errors(spec: HubSpec) -> Iterator[ConfigError]:
+    if spec.transactional and spec.identity.type not in TRANSACTIONAL_IDENTITY_TYPES:
+        yield ConfigError(
+            "transactional",
+            format_lazy(
+                _(
+                    "Braze's transactional emails address people by external ID or user alias; "
+                    "this hub identifies them by “{identity}”. Choose one of {choices}, or "
+                    "remove the transactional emails."
+                ),
+                identity=spec.identity.type,
+                choices=", ".join(TRANSACTIONAL_IDENTITY_TYPES),
+            ),
+        )
+    for item in spec.transactional:
+        path = f"transactional.{item.event}"
+        if not _EVENT_KIND.fullmatch(item.event):
+            yield ConfigError(path, _event_kind_error(item.event))
+            continue
+        if item.event not in spec.events:
+            yield ConfigError(
+                path,
+                format_lazy(
+                    _(
+                        "“{event}” is not in the events this hub delivers, so this email would "
+                        "never be sent: add it to the events."
+                    ),
+                    event=item.event,
+                ),
+            )
+        if not _BRAZE_ID_TEXT.fullmatch(item.campaign_id):
+            yield ConfigError(
+                f"{path}.campaign_id",
+                _(
+                    "Enter the Braze campaign ID of an API-triggered transactional email "
+                    "campaign (letters, digits and “-”, at most 100)."
+                ),
+            )
+        if item.trigger_properties is not None:
+            yield from _properties_errors(item.trigger_properties, f"{path}.trigger_properties")

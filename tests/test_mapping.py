@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.utils.functional import Promise
 
+from integrations.event_mapping import MappingContext
 from integrations.mapping import (
     ABSENT,
     MappingResult,
@@ -15,8 +16,18 @@ from integrations.mapping import (
     ValueProblem,
     convert_value,
     map_submission,
+    transactional_request,
 )
-from integrations.spec import FieldMappingSpec, HubSpec, IdentitySpec
+from integrations.spec import (
+    FieldMappingSpec,
+    HubSpec,
+    IdentitySpec,
+    card_type_key,
+    default_event_name,
+    hub_spec_from_config,
+    resolve_event_rule,
+)
+from integrations.values import to_utc_time
 
 MEMBER = IdentitySpec(type="external_id", field="member_number")
 
@@ -783,6 +794,7 @@ def test_only_mapped_keys_reach_braze() -> None:
     payload = {
         "id": "0b7d2f4e",
         "event": "CompetitionEntrySuccess",
+        "timestamp": "2026-03-14T09:26:53.589Z",
         "member_number": "M1",
         "first_name": "Priya",
         "last_name": "Natarajan",
@@ -825,10 +837,11 @@ def test_one_field_may_feed_several_attributes() -> None:
     assert result.attributes["quiz_score_text"] == "7"
 
 
-def test_events_slot_is_empty_for_now() -> None:
-    result = map_submission(spec_with(), {"member_number": "M1"})
+def test_a_kind_without_a_default_or_rule_lands_as_attributes_only() -> None:
+    result = map_submission(spec_with(), {"member_number": "M1", "event": "SomethingNew"})
 
     assert result.events == []
+    assert result.attributes == {"external_id": "M1", "_update_existing_only": False}
 
 
 def test_result_is_json_serialisable() -> None:
@@ -864,3 +877,327 @@ def test_problem_and_result_are_immutable_values() -> None:
 def test_a_spec_validation_would_refuse_is_a_programming_error(spec: HubSpec) -> None:
     with pytest.raises(ValueError):
         map_submission(spec, {"uid": "x", "member_number": "M1", "f": "v"})
+
+
+# --------------------------------------------------------------------------------------------
+# Event kinds: rules, events, attribute updates, engagement, transactional emails
+
+
+ENTRY = {
+    "id": "0b7d2f4e",
+    "event": "CompetitionEntrySuccess",
+    "timestamp": "2026-03-14T09:26:53.589Z",
+    "site_name": "Autumn Footy Tipping",
+    "card_id": "card-1",
+    "card_name": "Round 1",
+    "card_type": "Quiz",
+    "score": "7",
+    "member_number": "M1",
+    "email": "priya@example.com",
+    "first_name": "Priya",
+}
+
+
+def hub(**changes: Any) -> HubSpec:
+    config: dict[str, Any] = {
+        "identity": {"type": "external_id", "field": "member_number"},
+        "events": ["CompetitionEntrySuccess", "PrizeAwarded", "QuizStarted"],
+        "mappings": [{"field": "first_name", "attribute": "first_name"}],
+        **changes,
+    }
+    return hub_spec_from_config(config)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2026-03-14T09:26:53.589Z", "2026-03-14T09:26:53.589Z"),
+        ("2026-03-14T09:26:53Z", "2026-03-14T09:26:53.000Z"),
+        ("2026-03-14T19:26:53.5+10:00", "2026-03-14T09:26:53.500Z"),
+        ("2026-03-14 09:26", "2026-03-14T09:26:00.000Z"),
+    ],
+)
+def test_event_time_is_utc_with_milliseconds(raw: str, expected: str) -> None:
+    assert to_utc_time(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["2026-03-14", "yesterday", "", None, 1710408413])
+def test_event_time_needs_a_date_and_a_time(raw: Any) -> None:
+    with pytest.raises(ValueProblem) as caught:
+        to_utc_time(raw)
+    assert caught.value.code == "invalid_time"
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("CompetitionEntrySuccess", "komo_competition_entry"),
+        ("CouponRedeemed", "komo_coupon_redeemed"),
+        ("InstantWinFinished", "komo_instant_win_finished"),
+        ("HTMLCardShown", "komo_html_card_shown"),
+        ("card-answered", "komo_card_answered"),
+        ("", "komo_event"),
+    ],
+)
+def test_every_kind_has_an_event_name(kind: str, name: str) -> None:
+    assert default_event_name(kind) == name
+
+
+def test_card_types_match_ignoring_case_spaces_and_separators() -> None:
+    assert card_type_key("Personality Test") == card_type_key("personality_test")
+    assert card_type_key("Poll") != card_type_key("Quiz")
+
+
+def test_a_rule_fills_in_the_default_and_a_card_type_fills_in_the_rule() -> None:
+    spec = hub(
+        event_rules={
+            "QuizStarted": {
+                "event_name": "quiz_started",
+                "card_types": {"Poll": {"landing": "event", "properties": ["card_name"]}},
+            }
+        }
+    )
+
+    quiz = resolve_event_rule(spec, event="QuizStarted", card_type="Quiz")
+    poll = resolve_event_rule(spec, event="QuizStarted", card_type="poll")
+
+    assert (quiz.landing, quiz.event_name) == ("both", "quiz_started")
+    assert [p.property for p in quiz.properties][-2:] == ["score", "correct"]
+    assert (poll.landing, poll.event_name) == ("event", "quiz_started")
+    assert [p.property for p in poll.properties] == ["card_name"]
+
+
+def test_an_event_only_landing_sends_no_attributes_for_an_external_id() -> None:
+    spec = hub(event_rules={"CompetitionEntrySuccess": {"landing": "event"}})
+
+    result = map_submission(spec, ENTRY)
+
+    assert result.attributes is None
+    assert result.deliverable
+    assert [event["name"] for event in result.events] == ["komo_competition_entry"]
+    assert result.events[0]["external_id"] == "M1"
+
+
+@pytest.mark.parametrize(("create", "attributes"), [(True, 1), (False, 0)])
+def test_an_alias_gets_an_identifier_object_only_when_braze_must_create_it(
+    create: bool, attributes: int
+) -> None:
+    spec = hub(
+        identity={"type": "alias_email", "field": "email", "alias_label": "email"},
+        create_missing_users=create,
+        event_rules={"CompetitionEntrySuccess": {"landing": "event"}},
+    )
+
+    result = map_submission(spec, ENTRY)
+
+    assert len([result.attributes] if result.attributes else []) == attributes
+    assert result.events[0]["_update_existing_only"] is (not create)
+
+
+@pytest.mark.parametrize(
+    ("raw", "sent"),
+    [("7", {"inc": 7}), ("-2", {"inc": -2}), ("1.5", {"inc": 1.5}), ("0", None), ("", None)],
+)
+def test_a_running_total_adds_the_number_and_skips_nothing_to_add(raw: str, sent: Any) -> None:
+    spec = hub(
+        event_rules={
+            "CompetitionEntrySuccess": {
+                "attributes": [{"attribute": "total", "mode": "inc", "field": "score"}]
+            }
+        }
+    )
+
+    result = map_submission(spec, {**ENTRY, "score": raw})
+
+    assert result.attributes is not None
+    assert exact(result.attributes.get("total")) == exact(sent)
+
+
+def test_a_running_total_of_text_is_a_skipped_problem() -> None:
+    spec = hub(
+        event_rules={
+            "CompetitionEntrySuccess": {
+                "attributes": [{"attribute": "total", "mode": "inc", "field": "points"}]
+            }
+        }
+    )
+
+    result = map_submission(spec, {**ENTRY, "points": "lots"})
+
+    assert result.deliverable
+    assert "total" not in (result.attributes or {})
+    assert [(p.field, p.attribute, p.code, p.held) for p in result.problems] == [
+        ("points", "total", "invalid_number", False)
+    ]
+
+
+def test_collected_answers_add_each_answer_and_refuse_more_than_braze_keeps() -> None:
+    spec = hub(
+        event_rules={
+            "CompetitionEntrySuccess": {
+                "attributes": [{"attribute": "teams", "mode": "add", "field": "teams"}]
+            }
+        }
+    )
+
+    several = map_submission(spec, {**ENTRY, "teams": "Tigers, Swans,Tigers"})
+    too_many = map_submission(spec, {**ENTRY, "teams": ",".join(f"t{n}" for n in range(101))})
+
+    assert several.attributes is not None
+    assert several.attributes["teams"] == {"add": ["Tigers", "Swans"]}
+    assert [p.code for p in too_many.problems] == ["too_many_items"]
+
+
+def test_a_card_object_needs_a_card_id_braze_can_use_as_a_key() -> None:
+    spec = hub(
+        event_rules={
+            "CompetitionEntrySuccess": {"attributes": [{"attribute": "cards", "mode": "object"}]}
+        }
+    )
+
+    no_card = map_submission(spec, {**ENTRY, "card_id": ""})
+    dotted = map_submission(spec, {**ENTRY, "card_id": "card.1"})
+
+    assert no_card.attributes is not None
+    assert "cards" not in no_card.attributes and "_merge_objects" not in no_card.attributes
+    assert no_card.problems == []
+    assert [(p.field, p.code) for p in dotted.problems] == [("card_id", "invalid_card_id")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "on_false", "state"),
+    [
+        ("true", None, "subscribed"),
+        ("subscribed", None, "subscribed"),
+        ("unsubscribed", None, "unsubscribed"),
+        ("false", "unsubscribed", "unsubscribed"),
+        ("false", "subscribed", "subscribed"),
+        ("false", None, None),
+    ],
+)
+def test_a_consent_field_sets_its_subscription_group(
+    raw: str, on_false: str | None, state: str | None
+) -> None:
+    spec = spec_with(
+        FieldMappingSpec(
+            field="optin",
+            attribute="email_subscribe",
+            type="subscription",
+            on_false=on_false,
+            subscription_group_id="g1",
+        )
+    )
+
+    result = map_submission(spec, {"member_number": "M1", "optin": raw})
+
+    assert result.attributes is not None
+    expected = [{"subscription_group_id": "g1", "subscription_state": state}] if state else None
+    assert result.attributes.get("subscription_groups") == expected
+
+
+ENGAGEMENT = {
+    "hubs_engaged": "hubs",
+    "first_engaged_at": "first_at",
+    "last_engaged_at": "last_at",
+    "entries": "entries",
+    "prizes_won": "prizes",
+}
+
+
+@pytest.mark.parametrize(
+    ("event", "first", "expected"),
+    [
+        (
+            "CompetitionEntrySuccess",
+            False,
+            {
+                "hubs": {"add": ["Autumn Footy Tipping"]},
+                "last_at": ENTRY["timestamp"],
+                "entries": {"inc": 1},
+            },
+        ),
+        (
+            "PrizeAwarded",
+            True,
+            {
+                "hubs": {"add": ["Autumn Footy Tipping"]},
+                "first_at": ENTRY["timestamp"],
+                "last_at": ENTRY["timestamp"],
+                "prizes": {"add": ["First Prize"]},
+            },
+        ),
+    ],
+)
+def test_engagement_attributes_follow_the_moment(event: str, first: bool, expected: dict) -> None:
+    spec = hub(engagement_attributes=ENGAGEMENT, mappings=[])
+    payload = {**ENTRY, "event": event, "prize_name": "First Prize"}
+
+    result = map_submission(spec, payload, context=MappingContext(first_engagement=first))
+
+    assert result.attributes == {"external_id": "M1", "_update_existing_only": False, **expected}
+
+
+def test_engagement_falls_back_to_the_site_id_and_skips_a_missing_prize_name() -> None:
+    spec = hub(engagement_attributes=ENGAGEMENT, mappings=[])
+    payload = {**ENTRY, "event": "PrizeAwarded", "site_name": "", "site_id": "site-1"}
+
+    result = map_submission(spec, payload)
+
+    assert result.attributes is not None
+    assert result.attributes["hubs"] == {"add": ["site-1"]}
+    assert "prizes" not in result.attributes
+
+
+def test_no_transactional_request_without_a_campaign_for_the_moment() -> None:
+    spec = hub(transactional={"PrizeAwarded": {"campaign_id": "c1"}})
+
+    assert transactional_request(spec, ENTRY, external_send_id="s1") is None
+
+
+def test_a_held_submission_sends_no_transactional_email() -> None:
+    spec = hub(transactional={"CompetitionEntrySuccess": {"campaign_id": "c1"}})
+
+    request = transactional_request(spec, {**ENTRY, "member_number": ""}, external_send_id="s1")
+
+    assert request is not None
+    assert request.body is None
+    assert "member_number" in request.problem
+
+
+def test_a_hub_that_creates_nobody_sends_no_recipient_attributes() -> None:
+    spec = hub(
+        create_missing_users=False,
+        mappings=[{"field": "email", "attribute": "email", "type": "email"}],
+        transactional={"CompetitionEntrySuccess": {"campaign_id": "c1", "trigger_properties": []}},
+    )
+
+    request = transactional_request(spec, ENTRY, external_send_id="s1")
+
+    assert request is not None
+    assert request.body == {"external_send_id": "s1", "recipient": {"external_user_id": "M1"}}
+
+
+def test_an_external_send_id_braze_would_refuse_is_a_programming_error() -> None:
+    spec = hub(transactional={"CompetitionEntrySuccess": {"campaign_id": "c1"}})
+
+    with pytest.raises(ValueError):
+        transactional_request(spec, ENTRY, external_send_id="not allowed!")
+
+
+def test_a_card_object_field_that_cannot_be_converted_is_left_out_with_a_problem() -> None:
+    spec = hub(
+        event_rules={
+            "CompetitionEntrySuccess": {
+                "landing": "attributes",
+                "attributes": [{"attribute": "cards", "mode": "object", "fields": ["score"]}],
+            }
+        }
+    )
+
+    result = map_submission(spec, {**ENTRY, "score": "lots"})
+
+    assert result.attributes is not None
+    assert result.attributes["cards"] == {"card-1": {"updated_at": {"$time": ENTRY["timestamp"]}}}
+    assert [(p.field, p.attribute, p.code) for p in result.problems] == [
+        ("score", "cards.score", "invalid_number")
+    ]

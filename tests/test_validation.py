@@ -392,3 +392,340 @@ def test_a_spec_without_errors_is_one_the_mapper_accepts(spec: HubSpec, payload:
     assume(validate_hub_spec(spec) == [])
 
     map_submission(spec, payload)  # raises ValueError for a spec it refuses
+
+
+# --------------------------------------------------------------------------------------------
+# Event rules, engagement attributes, transactional emails, subscription groups
+
+
+def config_with(**changes: Any) -> HubSpec:
+    """The DESIGN example delivering entries, prizes and quiz starts, with ``changes``."""
+    config = {
+        **DESIGN_EXAMPLE,
+        "events": ["CompetitionEntrySuccess", "PrizeAwarded", "QuizStarted"],
+        **changes,
+    }
+    return hub_spec_from_config(config)
+
+
+def errors_of(**changes: Any) -> dict[str, str]:
+    return {error.path: str(error.message) for error in validate_hub_spec(config_with(**changes))}
+
+
+def test_rules_engagement_and_emails_that_make_sense_are_valid() -> None:
+    spec = config_with(
+        event_rules={
+            "QuizStarted": {
+                "landing": "both",
+                "event_name": "quiz_started",
+                "properties": ["card_name", {"field": "score", "property": "points"}],
+                "attributes": [
+                    {"attribute": "quiz_points", "mode": "inc", "field": "score"},
+                    {"attribute": "quizzes", "mode": "add", "field": "card_name"},
+                    {"attribute": "quiz_cards", "mode": "object", "fields": ["score"]},
+                ],
+                "card_types": {"Poll": {"landing": "none"}},
+            },
+            "CardViewed": {"landing": "none"},
+        },
+        engagement_attributes={"hubs_engaged": "komo_hubs", "entries": "komo_entries"},
+        transactional={"PrizeAwarded": {"campaign_id": "0e5c2f8a-prize"}},
+    )
+
+    assert validate_hub_spec(spec) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "path", "words"),
+    [
+        ({"landing": "sideways"}, "event_rules.QuizStarted.landing", "not a landing"),
+        ({"event_name": ""}, "event_rules.QuizStarted.event_name", "Enter the Braze event name"),
+        ({"event_name": " quiz"}, "event_rules.QuizStarted.event_name", "spaces"),
+        ({"event_name": "$quiz"}, "event_rules.QuizStarted.event_name", "“$”"),
+        ({"event_name": "q" * 256}, "event_rules.QuizStarted.event_name", "at most 255"),
+        ({"landing": "none"}, "event_rules.QuizStarted.landing", "remove it from the events"),
+        ({"properties": ["time"]}, "event_rules.QuizStarted.properties[0].property", "reserved"),
+        (
+            {"properties": [{"field": "x", "property": "$x"}]},
+            "event_rules.QuizStarted.properties[0].property",
+            "cannot start",
+        ),
+        (
+            {"properties": ["score", "score"]},
+            "event_rules.QuizStarted.properties[1].property",
+            "already property 1",
+        ),
+        (
+            {"properties": [{"field": "x", "type": "phone"}]},
+            "event_rules.QuizStarted.properties[0].type",
+            "not a property type",
+        ),
+        (
+            {"properties": [f"answer_{n}" for n in range(257)]},
+            "event_rules.QuizStarted.properties",
+            "at most 256",
+        ),
+        (
+            {"attributes": [{"attribute": "total", "mode": "inc", "field": "card_name"}]},
+            "event_rules.QuizStarted.attributes[0].field",
+            "never a number",
+        ),
+        (
+            {"attributes": [{"attribute": "t", "mode": "inc", "field": "n", "type": "string"}]},
+            "event_rules.QuizStarted.attributes[0].type",
+            "always a number",
+        ),
+        (
+            {"attributes": [{"attribute": "t", "mode": "sum", "field": "score"}]},
+            "event_rules.QuizStarted.attributes[0].mode",
+            "not an update mode",
+        ),
+        (
+            {"attributes": [{"attribute": "t", "mode": "set"}]},
+            "event_rules.QuizStarted.attributes[0].field",
+            "Enter the Komo field",
+        ),
+        (
+            {"attributes": [{"attribute": "favourite_team", "mode": "set", "field": "x"}]},
+            "event_rules.QuizStarted.attributes[0].attribute",
+            "mapping 5",
+        ),
+        (
+            {"attributes": [{"attribute": "email_subscribe", "mode": "add", "field": "x"}]},
+            "event_rules.QuizStarted.attributes[0].attribute",
+            "standard Braze attribute",
+        ),
+        (
+            {"attributes": [{"attribute": "external_id", "mode": "set", "field": "x"}]},
+            "event_rules.QuizStarted.attributes[0].attribute",
+            "identifies the user",
+        ),
+        (
+            {"attributes": [{"attribute": "cards", "mode": "object", "fields": ["a.b"]}]},
+            "event_rules.QuizStarted.attributes[0].fields[0].property",
+            "nested object",
+        ),
+        (
+            {"attributes": [{"attribute": "cards", "mode": "add", "fields": ["x"], "field": "y"}]},
+            "event_rules.QuizStarted.attributes[0].fields",
+            "only applies",
+        ),
+        (
+            {"card_types": {"Poll": {"landing": "nowhere"}}},
+            "event_rules.QuizStarted.card_types.Poll.landing",
+            "not a landing",
+        ),
+    ],
+)
+def test_a_bad_event_rule_is_explained_where_it_is(rule: dict, path: str, words: str) -> None:
+    errors = errors_of(event_rules={"QuizStarted": rule})
+
+    assert path in errors, errors
+    assert words in errors[path]
+
+
+def test_a_rule_for_a_kind_the_hub_does_not_deliver_says_to_add_it() -> None:
+    errors = errors_of(event_rules={"CouponRedeemed": {"landing": "event"}})
+
+    assert "add it to the events" in errors["event_rules.CouponRedeemed"]
+
+
+def test_a_rule_keyed_by_something_that_is_no_komo_event_name_is_refused() -> None:
+    errors = errors_of(event_rules={"quiz started!": {"landing": "none"}})
+
+    assert "not a Komo event name" in errors["event_rules.quiz started!"]
+
+
+@pytest.mark.parametrize(
+    ("engagement", "path", "words"),
+    [
+        ({"entries": "email"}, "engagement_attributes.entries", "standard Braze attribute"),
+        ({"entries": "favourite_team"}, "engagement_attributes.entries", "mapping 5"),
+        (
+            {"entries": "komo_x", "prizes_won": "komo_x"},
+            "engagement_attributes.prizes_won",
+            "already used",
+        ),
+        ({"hubs_engaged": "$hubs"}, "engagement_attributes.hubs_engaged", "“$”"),
+    ],
+)
+def test_bad_engagement_attributes_are_explained(engagement: dict, path: str, words: str) -> None:
+    errors = errors_of(engagement_attributes=engagement)
+
+    assert words in errors[path], errors
+
+
+@pytest.mark.parametrize(
+    ("transactional", "path", "words"),
+    [
+        ({"PrizeAwarded": {"campaign_id": ""}}, "transactional.PrizeAwarded.campaign_id", "ID"),
+        (
+            {"PrizeAwarded": {"campaign_id": "a/b"}},
+            "transactional.PrizeAwarded.campaign_id",
+            "campaign ID",
+        ),
+        ({"CouponIssued": {"campaign_id": "c1"}}, "transactional.CouponIssued", "never be sent"),
+        (
+            {"PrizeAwarded": {"campaign_id": "c1", "trigger_properties": ["event_name"]}},
+            "transactional.PrizeAwarded.trigger_properties[0].property",
+            "reserved",
+        ),
+    ],
+)
+def test_bad_transactional_emails_are_explained(transactional: dict, path: str, words: str) -> None:
+    errors = errors_of(transactional=transactional)
+
+    assert words in errors[path], errors
+
+
+@pytest.mark.parametrize("identity_type", ["email", "phone", "braze_id"])
+def test_transactional_emails_need_an_identity_braze_can_address(identity_type: str) -> None:
+    errors = errors_of(
+        identity={"type": identity_type, "field": "uid"},
+        mappings=[],
+        default_phone_region="AU",
+        transactional={"PrizeAwarded": {"campaign_id": "c1"}},
+    )
+
+    assert "external ID or user alias" in errors["transactional"]
+
+
+@pytest.mark.parametrize("identity_type", ["external_id", "alias_email", "alias_phone"])
+def test_transactional_emails_work_with_external_ids_and_aliases(identity_type: str) -> None:
+    errors = errors_of(
+        identity={"type": identity_type, "field": "uid", "alias_label": "label"},
+        mappings=[],
+        transactional={"PrizeAwarded": {"campaign_id": "c1"}},
+    )
+
+    assert errors == {}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "words"),
+    [
+        ({"field": "optin", "attribute": "news", "subscription_group_id": "g1"}, "only applies"),
+        (
+            {
+                "field": "optin",
+                "attribute": "news",
+                "type": "subscription",
+                "subscription_group_id": "not a group",
+            },
+            "not a Braze subscription group ID",
+        ),
+    ],
+)
+def test_a_bad_subscription_group_is_explained(mapping: dict, words: str) -> None:
+    errors = errors_of(mappings=[mapping])
+
+    assert words in errors["mappings[0].subscription_group_id"]
+
+
+def test_subscription_groups_alone_need_a_group_and_each_group_is_set_once() -> None:
+    group_only = {"field": "sms", "attribute": "subscription_groups", "type": "subscription"}
+    with_group = {"field": "push", "attribute": "push_news", "type": "subscription"}
+
+    errors = errors_of(
+        mappings=[
+            group_only,
+            {**with_group, "subscription_group_id": "g1"},
+            {**with_group, "attribute": "push_more", "subscription_group_id": "g1"},
+        ]
+    )
+
+    assert "enter the group's ID" in errors["mappings[0].attribute"]
+    assert "already sets this subscription group" in errors["mappings[2].subscription_group_id"]
+    assert (
+        validate_hub_spec(config_with(mappings=[{**group_only, "subscription_group_id": "g2"}]))
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"event_rules": []}, "event_rules"),
+        ({"event_rules": {"QuizStarted": {"landing": 3}}}, "event_rules.QuizStarted.landing"),
+        ({"event_rules": {"QuizStarted": {"colour": "red"}}}, "event_rules.QuizStarted.colour"),
+        (
+            {"event_rules": {"QuizStarted": {"attributes": [{"attribute": "a"}]}}},
+            "event_rules.QuizStarted.attributes[0].mode",
+        ),
+        ({"engagement_attributes": {"favourite": "x"}}, "engagement_attributes.favourite"),
+        ({"transactional": {"PrizeAwarded": "c1"}}, "transactional.PrizeAwarded"),
+    ],
+)
+def test_a_wrong_shape_is_named_by_its_path(changes: dict, path: str) -> None:
+    from integrations.spec import ConfigShapeError
+
+    with pytest.raises(ConfigShapeError) as caught:
+        config_with(**changes)
+
+    assert caught.value.path == path
+
+
+rule_patches = st.fixed_dictionaries(
+    {},
+    optional={
+        "landing": st.sampled_from(["event", "attributes", "both", "none", "sideways"]),
+        "event_name": st.sampled_from(["komo_x", "", "$x"]),
+        "properties": st.lists(
+            st.sampled_from(["score", "card_name", "time", {"field": "a", "type": "date"}]),
+            max_size=3,
+        ),
+        "attributes": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "attribute": st.sampled_from(["a", "b", "email", "favourite_team"]),
+                    "mode": st.sampled_from(["set", "inc", "add", "object", "sum"]),
+                },
+                optional={
+                    "field": st.sampled_from(["score", "card_name", "answer"]),
+                    "type": st.sampled_from(["number", "string", "date", "subscription"]),
+                },
+            ),
+            max_size=3,
+        ),
+    },
+)
+rule_payloads = st.fixed_dictionaries(
+    {
+        "event": st.sampled_from(["QuizStarted", "PrizeAwarded", "Other"]),
+        "email": st.just("a@b.co"),
+    },
+    optional={
+        "timestamp": st.sampled_from(["2026-03-14T09:26:53.589Z", "later", ""]),
+        "score": st.sampled_from(["7", "x", "0", ""]),
+        "card_id": st.sampled_from(["card-1", "a.b", ""]),
+        "card_type": st.sampled_from(["Poll", "Quiz"]),
+        "answer": st.text(max_size=5),
+    },
+)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(
+    rule=rule_patches,
+    card_rule=rule_patches,
+    payload=rule_payloads,
+)
+def test_event_rules_without_errors_are_ones_the_mapper_accepts(
+    rule: dict, card_rule: dict, payload: dict
+) -> None:
+    spec = config_with(event_rules={"QuizStarted": {**rule, "card_types": {"Poll": card_rule}}})
+    assume(validate_hub_spec(spec) == [])
+
+    result = map_submission(spec, payload)  # raises ValueError for a spec it refuses
+
+    assert result.deliverable or result.hold_reason
+
+
+def test_a_braze_control_flag_is_not_an_attribute() -> None:
+    errors = errors_of(
+        mappings=[{"field": "x", "attribute": "_merge_objects"}],
+        engagement_attributes={"entries": "push_token_import"},
+    )
+
+    assert "steers how Braze" in errors["mappings[0].attribute"]
+    assert "steers how Braze" in errors["engagement_attributes.entries"]

@@ -223,6 +223,10 @@ def test_preview_shows_the_exact_body_and_the_problems_and_sends_nothing(client,
     assert json.loads(preview.body_json) == {"attributes": [{
         "user_alias": {"alias_name": "priya@example.com", "alias_label": "email"},
         "_update_existing_only": False, "email": "priya@example.com", "first_name": "Priya",
+    }], "events": [{  # CompetitionEntrySuccess lands as attributes + komo_competition_entry
+        "user_alias": {"alias_name": "priya@example.com", "alias_label": "email"},
+        "_update_existing_only": False, "name": "komo_competition_entry",
+        "time": "2026-03-14T09:26:53.589Z",
     }]}
     assert [problem["field"] for problem in preview.problems] == ["mobile"]
     assert preview.delivered_event is True

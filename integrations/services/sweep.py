@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from integrations.models import ConnectionStatus, Submission, SubmissionStatus
 from integrations.services.dispatch import hub_delivery_trigger
+from integrations.services.transactional import transactional_sweep
 
 
 def sweep_due() -> int:
@@ -27,4 +28,5 @@ def sweep_due() -> int:
         .values_list("hub_id", flat=True)
         .distinct()
     )
-    return sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hub_ids)
+    triggered = sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hub_ids)
+    return triggered + transactional_sweep()

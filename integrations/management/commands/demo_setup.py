@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integrations.demo import DEMO_API_KEY, DEMO_HUB_CONFIG, demo_entry
+from integrations.demo import DEMO_API_KEY, DEMO_HUB_CONFIG, demo_payload
 from integrations.services.hubs import hub_config_import, hub_token_issue
 
 
@@ -32,7 +32,6 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         portal = options["portal_url"].rstrip("/")
-        body = json.dumps(demo_entry(komo_id=str(uuid.uuid4())))
         self.stdout.write(
             _("Demo hub: %(slug)s → Braze sandbox %(url)s")
             % {"slug": hub.slug, "url": options["sandbox_url"]}
@@ -40,9 +39,16 @@ class Command(BaseCommand):
         self.stdout.write(
             _("Demo login: %(user)s / %(password)s") % {"user": user.username, "password": password}
         )
-        self.stdout.write(_("Post a Komo competition entry:"))
-        self.stdout.write(
-            f"curl -sS -X POST {portal}/api/v1/hubs/{hub.slug}/submissions "
-            f"-H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
-            f"-d '{body}'"
+        samples = (
+            ("competition-entry", _("Post a Komo competition entry:")),
+            ("prize-awarded", _("Post a prize awarded (it also sends the prize email):")),
+            ("quiz-started", _("Post a quiz start:")),
         )
+        for name, title in samples:
+            body = json.dumps(demo_payload(name, komo_id=str(uuid.uuid4())))
+            self.stdout.write(title)
+            self.stdout.write(
+                f"curl -sS -X POST {portal}/api/v1/hubs/{hub.slug}/submissions "
+                f"-H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+                f"-d '{body}'"
+            )
