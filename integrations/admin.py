@@ -9,6 +9,7 @@ as "…last4"; a freshly issued ingest token is shown once, to the person who is
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
@@ -54,10 +55,16 @@ from integrations.selectors import (
     submissions_search,
 )
 from integrations.services.hubs import (
+    NO_GRACE,
+    TOKEN_GRACE_DEFAULT,
+    SignatureSetupError,
     config_change_record,
     connection_resume,
     connection_test,
     hub_config_export,
+    hub_signature_requirement_set,
+    hub_signing_secret_issue,
+    hub_signing_secret_previous_drop,
     hub_token_issue,
     hubs_active_set,
     submissions_redeliver,
@@ -174,7 +181,7 @@ class HubAdmin(admin.ModelAdmin):
     list_filter = ("active",)
     search_fields = ("name", "slug", "komo_site_id")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("ingest_token",)
+    readonly_fields = ("ingest_token", "signature_status")
     fieldsets = (
         (_("Hub"), {"fields": ("name", "slug", "komo_site_id", "active", "ingest_token")}),
         (_("Identity"), {
@@ -182,8 +189,37 @@ class HubAdmin(admin.ModelAdmin):
             "description": _("How a Komo submission finds its person in Braze."),
         }),
         (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region")}),
+        (_("Event kinds, engagement and transactional emails"), {
+            "fields": ("event_rules", "engagement_attributes", "transactional"),
+            "classes": ("collapse",),
+            "description": _("Where each Komo event kind lands in Braze (custom event, attributes, "
+                             "both or nowhere), optional segmenting attributes, and Braze "
+                             "transactional emails for Komo moments. Empty boxes keep the "
+                             "defaults listed in docs/hub-config.md."),
+        }),
+        (
+            _("Webhook security"),
+            {
+                "fields": ("signature_status", "intake_rate_per_minute"),
+                "description": _(
+                    "Signing secrets and signature checks are managed with the actions "
+                    "in the hub list (a new secret is shown once)."
+                ),
+            },
+        ),
     )
-    actions = ("test_connection", "issue_token", "export_json", "switch_on", "switch_off")
+    actions = (
+        "test_connection",
+        "issue_token",
+        "revoke_token",
+        "export_json",
+        "switch_on",
+        "switch_off",
+        "issue_signing_secret",
+        "drop_previous_signing_secret",
+        "require_signatures",
+        "accept_unsigned",
+    )
 
     class Media:
         css = {"all": ("integrations/admin.css",)}
@@ -306,10 +342,37 @@ class HubAdmin(admin.ModelAdmin):
             level = messages.SUCCESS if result.ok else messages.ERROR
             messages.add_message(request, level, f"{hub.name}: {explanation}")
 
-    @admin.action(description=_("Issue new ingest token"), permissions=("edit",))
+    @admin.display(description=_("signed webhooks"))
+    def signature_status(self, hub: Hub) -> str:
+        if not hub.pk or not hub.signing_secret:
+            return _("No signing secret yet: unsigned webhooks are accepted.")
+        parts = [
+            _("Required: unsigned webhooks are refused.")
+            if hub.require_signature
+            else _("A secret is set, but signatures are not required yet.")
+        ]
+        if hub.signing_secret_previous:
+            parts.append(_("The previous secret is still accepted (rotation in progress)."))
+        return " ".join(str(part) for part in parts)
+
+    @admin.action(
+        description=_("Issue new ingest token (the old one works 24 more hours)"),
+        permissions=("edit",),
+    )
     def issue_token(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:
+        return self._tokens_issued(request, queryset, grace=TOKEN_GRACE_DEFAULT)
+
+    @admin.action(
+        description=_("Revoke ingest token now and issue a new one"), permissions=("edit",)
+    )
+    def revoke_token(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:
+        return self._tokens_issued(request, queryset, grace=NO_GRACE)
+
+    def _tokens_issued(
+        self, request: HttpRequest, queryset: QuerySet[Hub], *, grace: timedelta
+    ) -> HttpResponse:
         issued = [
-            (hub, hub_token_issue(hub=hub, user=request.user))
+            (hub, hub_token_issue(hub=hub, user=request.user, grace=grace))
             for hub in queryset.filter(pk__in=hubs_editable_by(request.user))
         ]
         # The one accepted exception to "secrets never appear in HTML": a freshly issued token,
@@ -323,6 +386,72 @@ class HubAdmin(admin.ModelAdmin):
         add_never_cache_headers(response)
         patch_cache_control(response, no_store=True, private=True)
         return response
+
+    @admin.action(
+        description=_("Issue new signing secret (the previous one stays valid)"),
+        permissions=("edit",),
+    )
+    def issue_signing_secret(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:
+        issued = [
+            (hub, hub_signing_secret_issue(hub=hub, user=request.user, keep_previous=True))
+            for hub in queryset.filter(pk__in=hubs_editable_by(request.user))
+        ]
+        # Like a new ingest token: shown once, to the person who issued it, never cached.
+        response = TemplateResponse(
+            request,
+            "admin/integrations/hub/signing_secret_issued.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("New signing secrets"),
+                "opts": self.model._meta,
+                "issued": issued,
+            },
+        )
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
+
+    @admin.action(
+        description=_("Stop accepting the previous signing secret"), permissions=("edit",)
+    )
+    def drop_previous_signing_secret(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        editable = queryset.filter(pk__in=hubs_editable_by(request.user))
+        count = sum(
+            hub_signing_secret_previous_drop(hub=hub, user=request.user) for hub in editable
+        )
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d hub accepts only its current signing secret now.",
+                "%(count)d hubs accept only their current signing secret now.",
+                count,
+            )
+            % {"count": count},
+        )
+
+    @admin.action(description=_("Require signed webhooks"), permissions=("edit",))
+    def require_signatures(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        self._signatures_required(request, queryset, required=True)
+
+    @admin.action(description=_("Accept unsigned webhooks"), permissions=("edit",))
+    def accept_unsigned(self, request: HttpRequest, queryset: QuerySet[Hub]) -> None:
+        self._signatures_required(request, queryset, required=False)
+
+    def _signatures_required(
+        self, request: HttpRequest, queryset: QuerySet[Hub], *, required: bool
+    ) -> None:
+        for hub in queryset.filter(pk__in=hubs_editable_by(request.user)):
+            try:
+                hub_signature_requirement_set(hub=hub, required=required, user=request.user)
+            except SignatureSetupError as exc:
+                messages.error(request, f"{hub.name}: {exc}")
+                continue
+            text = (
+                _("%(hub)s: unsigned webhooks are refused now.")
+                if required
+                else _("%(hub)s: unsigned webhooks are accepted now.")
+            )
+            messages.success(request, text % {"hub": hub.name})
 
     @admin.action(description=_("Export JSON"))
     def export_json(self, request: HttpRequest, queryset: QuerySet[Hub]) -> HttpResponse:

@@ -1,18 +1,37 @@
-"""Security headers Django does not set itself: a strict Content-Security-Policy and friends."""
+"""Security middleware: headers Django does not set itself (a strict Content-Security-Policy and
+friends) and sign-in throttling."""
 
 from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
+THROTTLE_CACHE = "throttle"
+
+GetResponse = Callable[[HttpRequest], HttpResponse]
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault(
@@ -20,3 +39,93 @@ class SecurityHeadersMiddleware:
         )
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+@lru_cache(maxsize=1)
+def _login_paths() -> frozenset[str]:
+    return frozenset({reverse("admin:login")})
+
+
+def _client_address(request: HttpRequest) -> str:
+    # REMOTE_ADDR only: a client-supplied X-Forwarded-For would let anyone pick a fresh bucket.
+    return request.META.get("REMOTE_ADDR", "") or "-"
+
+
+def _username(request: HttpRequest) -> str:
+    return str(request.POST.get("username", ""))[:150].strip().lower()
+
+
+def _window() -> tuple[int, float]:
+    """The current fixed window's number and the seconds left in it."""
+    seconds = max(1, settings.LOGIN_THROTTLE_SECONDS)
+    now = time.time()
+    window = int(now // seconds)
+    return window, (window + 1) * seconds - now
+
+
+def _throttle_key(request: HttpRequest, window: int) -> str:
+    identity = f"{_username(request)}\x00{_client_address(request)}".encode()
+    return f"login-fail:{window}:{hashlib.sha256(identity).hexdigest()[:40]}"
+
+
+def _failures(key: str) -> int:
+    try:
+        return int(caches[THROTTLE_CACHE].get(key) or 0)
+    except Exception:  # throttling must never lock everybody out because a cache is down
+        log.warning("sign-in throttling: cache unavailable; not throttling", exc_info=True)
+        return 0
+
+
+def _failure_count(key: str) -> None:
+    cache = caches[THROTTLE_CACHE]
+    try:
+        if not cache.add(key, 1, settings.LOGIN_THROTTLE_SECONDS + 5):
+            cache.incr(key)
+    except ValueError:  # expired between add and incr: this failure opens a new count
+        cache.add(key, 1, settings.LOGIN_THROTTLE_SECONDS + 5)
+    except Exception:
+        log.warning("sign-in throttling: cache unavailable; failure not counted", exc_info=True)
+
+
+def _too_many(retry_after: float) -> HttpResponse:
+    minutes = max(1, math.ceil(retry_after / 60))
+    message = _(
+        "Too many failed sign-ins for this username from your address. "
+        "Try again in %(minutes)d minute(s)."
+    ) % {"minutes": minutes}
+    response = HttpResponse(message, status=429, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+class LoginThrottleMiddleware:
+    """Failed sign-ins are counted per username + client address in a fixed window
+    (``LOGIN_THROTTLE_ATTEMPTS`` per ``LOGIN_THROTTLE_SECONDS``); beyond that, sign-in POSTs are
+    answered 429 with ``Retry-After`` without checking the password. A successful sign-in clears
+    the count. The admin's login view re-renders the form (200) on failure and redirects on
+    success, which is what is counted."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST" or request.path_info not in _login_paths():
+            return self.get_response(request)
+        window, left = _window()
+        key = _throttle_key(request, window)
+        if _failures(key) >= settings.LOGIN_THROTTLE_ATTEMPTS:
+            log.warning("sign-in throttled for %s", _client_address(request))
+            return _too_many(left)
+        response = self.get_response(request)
+        if response.status_code == 200:
+            _failure_count(key)
+        elif 300 <= response.status_code < 400:
+            self._forget(key)
+        return response
+
+    @staticmethod
+    def _forget(key: str) -> None:
+        try:
+            caches[THROTTLE_CACHE].delete(key)
+        except Exception:
+            log.warning("sign-in throttling: cache unavailable", exc_info=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -127,14 +127,19 @@ class BrazeClient:
         read_timeout: float = 10.0,
         session: requests.Session | None = None,
         user_agent: str = "komo-braze-portal/1.0",
+        endpoint_guard: Callable[[str], bool] | None = None,
     ) -> None:
         self.timeout = (connect_timeout, read_timeout)
         self.session = session if session is not None else requests.Session()
         self.user_agent = user_agent
+        # Last line of the SSRF defence: every call, whoever makes it, is checked here too.
+        self.endpoint_guard = endpoint_guard
 
     def track(self, *, endpoint: str, api_key: str, body: Mapping[str, Any]) -> TrackResult:
         """POST ``body`` to ``{endpoint}/users/track``. Never raises for HTTP/network problems."""
-        return self._post(url=_join(endpoint, "/users/track"), api_key=api_key, body=body)
+        return self._post(
+            endpoint=endpoint, url=_join(endpoint, "/users/track"), api_key=api_key, body=body
+        )
 
     def send_transactional(
         self, *, endpoint: str, api_key: str, campaign_id: str, body: Mapping[str, Any]
@@ -144,7 +149,7 @@ class BrazeClient:
         Never raises for HTTP/network problems; the campaign id is percent-encoded into the path.
         """
         path = f"/transactional/v1/campaigns/{quote(campaign_id, safe='')}/send"
-        return self._post(url=_join(endpoint, path), api_key=api_key, body=body)
+        return self._post(endpoint=endpoint, url=_join(endpoint, path), api_key=api_key, body=body)
 
     def close(self) -> None:
         """Close the underlying session and its pooled connections."""
@@ -156,7 +161,15 @@ class BrazeClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _post(self, *, url: str, api_key: str, body: Mapping[str, Any]) -> TrackResult:
+    def _post(
+        self, *, endpoint: str, url: str, api_key: str, body: Mapping[str, Any]
+    ) -> TrackResult:
+        if self.endpoint_guard is not None and not self.endpoint_guard(endpoint):
+            return TrackResult(
+                status_code=None,
+                outcome=Outcome.CONNECTION_ERROR,
+                message="Endpoint is not an allowed Braze host; nothing was sent",
+            )
         try:
             data = serialize_body(body)
         except (TypeError, ValueError) as exc:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from integrations import tokens
-from integrations.braze.client import TrackResult
+from integrations import signatures, tokens
+from integrations.braze.client import Outcome, TrackResult
+from integrations.braze.instances import endpoint_allowed
 from integrations.models import (
     BrazeConnection,
     ConfigChange,
@@ -23,6 +27,9 @@ from integrations.serializers import MASK, HubConfigSerializer
 from integrations.services.dispatch import hub_delivery_trigger
 
 SECRET_PATHS = ("braze.api_key",)
+NO_GRACE = timedelta(0)
+# How long a replaced ingest token keeps working when a person rotates it (command, admin).
+TOKEN_GRACE_DEFAULT = timedelta(hours=24)
 
 # Sent to test a connection: update-only for an alias nobody has, so nothing is created in Braze,
 # but Braze still checks the key, its users.track permission and the instance host.
@@ -61,6 +68,9 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
             "default_phone_region": hub.default_phone_region,
             "events": list(hub.events or []),
             "mappings": [_mapping_export(m) for m in hub.mappings.all()],
+            "event_rules": dict(hub.event_rules or {}),
+            "engagement_attributes": dict(hub.engagement_attributes or {}),
+            "transactional": dict(hub.transactional or {}),
         }
     )
     return config
@@ -75,6 +85,8 @@ def _mapping_export(mapping: FieldMapping) -> dict[str, Any]:
     }
     if mapping.on_false:
         data["on_false"] = mapping.on_false
+    if mapping.subscription_group_id:
+        data["subscription_group_id"] = mapping.subscription_group_id
     return data
 
 
@@ -138,6 +150,9 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
     hub.create_missing_users = data["create_missing_users"]
     hub.default_phone_region = data.get("default_phone_region") or ""
     hub.events = list(data["events"])
+    hub.event_rules = data.get("event_rules") or {}
+    hub.transactional = data.get("transactional") or {}
+    hub.engagement_attributes = data.get("engagement_attributes") or {}
     hub.save()
     secret_changed = _connection_import(hub, data.get("braze"))
     hub.mappings.all().delete()
@@ -150,6 +165,7 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
             value_type=m["type"],
             on_error=m["on_error"],
             on_false=m.get("on_false") or "",
+            subscription_group_id=m.get("subscription_group_id") or "",
         )
         for i, m in enumerate(data["mappings"])
     )
@@ -198,22 +214,114 @@ def connection_resume(connection: BrazeConnection, *, save: bool = True) -> None
         transaction.on_commit(lambda: hub_delivery_trigger(hub_id=connection.hub_id, force=True))
 
 
-def hub_token_issue(*, hub: Hub, user=None) -> str:
-    """A new ingest token (the old one stops working at once). Returned once, stored hashed."""
+def hub_token_issue(*, hub: Hub, user=None, grace: timedelta = NO_GRACE) -> str:
+    """A new ingest token, returned once and stored only as a hash.
+
+    With a ``grace`` period the token it replaces keeps working until then, so Komo can be
+    switched over without losing a webhook; without one (the default, e.g. for a leaked token)
+    it stops at once. Only one previous token is ever kept.
+    """
     token = tokens.token_generate()
+    keep_previous = grace > NO_GRACE and bool(hub.ingest_token_hash)
+    hub.previous_token_hash = hub.ingest_token_hash if keep_previous else ""
+    hub.previous_token_expires_at = timezone.now() + grace if keep_previous else None
     hub.ingest_token_hash = tokens.token_hash(token)
     hub.ingest_token_hint = token[-4:]
-    hub.save(update_fields=["ingest_token_hash", "ingest_token_hint", "updated_at"])
-    config_change_record(
-        hub=hub, user=user, action="token-issued", summary=f"ingest token …{token[-4:]}"
+    hub.save(
+        update_fields=[
+            "ingest_token_hash",
+            "ingest_token_hint",
+            "previous_token_hash",
+            "previous_token_expires_at",
+            "updated_at",
+        ]
     )
+    summary = _("ingest token …%(hint)s") % {"hint": token[-4:]}
+    if keep_previous:
+        summary += "; " + _("the previous token works until %(until)s") % {
+            "until": f"{hub.previous_token_expires_at:%Y-%m-%d %H:%M} UTC"
+        }
+    config_change_record(hub=hub, user=user, action="token-issued", summary=summary)
     return token
 
 
-def connection_test(*, connection: BrazeConnection) -> TrackResult:
-    """Call Braze with the stored key without creating anyone; update the connection status."""
-    from integrations.services.delivery import braze_client
+@transaction.atomic
+def hub_signing_secret_issue(*, hub: Hub, user=None, keep_previous: bool = False) -> str:
+    """A new webhook signing secret, returned once and stored encrypted.
 
+    ``keep_previous`` keeps accepting signatures made with the current secret (a rotation: both
+    are valid until ``hub_signing_secret_previous_drop``); otherwise it stops at once.
+    """
+    secret = signatures.secret_generate()
+    hub.signing_secret_previous = hub.signing_secret if keep_previous else ""
+    hub.signing_secret = secret
+    hub.save(update_fields=["signing_secret", "signing_secret_previous", "updated_at"])
+    summary = (
+        _("new signing secret; the previous one is still accepted")
+        if hub.signing_secret_previous
+        else _("new signing secret; no other secret is accepted")
+    )
+    config_change_record(hub=hub, user=user, action="signing-secret-issued", summary=summary)
+    return secret
+
+
+class SignatureSetupError(ValueError):
+    """Signed webhooks cannot be required before the hub has a signing secret."""
+
+
+def hub_signature_requirement_set(*, hub: Hub, required: bool, user=None) -> bool:
+    """Require (or stop requiring) signed webhooks; True when it changed.
+
+    Raises ``SignatureSetupError`` when asked to require signatures without a secret, which would
+    refuse every webhook.
+    """
+    if required and not hub.signing_secret:
+        raise SignatureSetupError(_("Issue a signing secret before requiring signed webhooks."))
+    if hub.require_signature == required:
+        return False
+    hub.require_signature = required
+    hub.save(update_fields=["require_signature", "updated_at"])
+    config_change_record(
+        hub=hub,
+        user=user,
+        action="signatures-required" if required else "signatures-optional",
+        summary=_("unsigned webhooks are refused")
+        if required
+        else _("unsigned webhooks are accepted"),
+    )
+    return True
+
+
+def hub_signing_secret_previous_drop(*, hub: Hub, user=None) -> bool:
+    """End a signing-secret rotation: only the current secret is accepted. True if one was kept."""
+    if not hub.signing_secret_previous:
+        return False
+    hub.signing_secret_previous = ""
+    hub.save(update_fields=["signing_secret_previous", "updated_at"])
+    config_change_record(
+        hub=hub,
+        user=user,
+        action="signing-secret-previous-dropped",
+        summary=_("the previous signing secret is no longer accepted"),
+    )
+    return True
+
+
+def connection_test(*, connection: BrazeConnection) -> TrackResult:
+    """Call Braze with the stored key without creating anyone; update the connection status.
+
+    A stored endpoint outside the allow-list is never called: the connection pauses instead.
+    """
+    from integrations.services.delivery import (
+        braze_client,
+        connection_pause,
+        endpoint_refused_reason,
+    )
+
+    if not endpoint_allowed(connection.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
+        reason = endpoint_refused_reason(connection.rest_endpoint)
+        connection_pause(connection, reason=reason)
+        return TrackResult(status_code=None, outcome=Outcome.CONNECTION_ERROR, message=reason)
     result = braze_client().track(
         endpoint=connection.rest_endpoint, api_key=connection.api_key, body=CONNECTION_TEST_BODY
     )
