@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test test-only lint bench clean
+.PHONY: run test test-only lint bench faults clean
 
 $(PY):
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -30,6 +30,17 @@ test-only:
 
 lint: $(VENV)/.test-deps
 	$(VENV)/bin/ruff check .
+
+# Fault injection with real processes on PostgreSQL + Redis (both on loopback; see
+# tests/faults/run.py), then fuzzing, schemathesis and the secrets scan; prints one table.
+faults: $(VENV)/.test-deps
+	$(PY) -m tests.faults.run $(FAULTS_ARGS)
+
+# The production stack on this machine (gunicorn, PostgreSQL, Redis, django-q2, the Braze sandbox),
+# measured and printed as one table; see tests/bench/run.py and docs/scaling.md. ~3 minutes.
+bench: $(VENV)/.test-deps
+	bash tests/bench/services.sh
+	$(PY) -m tests.bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -4,6 +4,12 @@ The submission row is the queue of record; tasks only trigger this code. Claims 
 (``claimed_until``) taken with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises
 writers with BEGIN IMMEDIATE), so two workers never send the same submission at once and a worker
 that dies mid-batch only delays its batch until the lease runs out. Delivery is at-least-once.
+
+Throughput under a backlog: every claim takes a full batch (75), and a run that claimed a full
+batch asks for a helper (a coalesced trigger), so every free worker drains the same hub at once.
+Each request first takes a slot of the API key's shared rate budget (``rate_budget``); a short
+wait for the next Braze window is slept through while holding the claimed batch, a long one
+(a 429 with a distant reset) hands the batch back for later.
 """
 
 from __future__ import annotations
@@ -36,14 +42,22 @@ from integrations.models import (
     SubmissionStatus,
 )
 from integrations.retry import Action, decide
-from integrations.services import rate_budget
-from integrations.services.dispatch import hub_delivery_flag_clear, hub_delivery_trigger
+from integrations.services import rate_budget, unchanged
+from integrations.services.dispatch import (
+    hub_delivery_flag_clear,
+    hub_delivery_helper,
+    hub_delivery_trigger,
+)
+from integrations.services.engagement import mapping_contexts
 from integrations.spec import HubSpec
 
 log = logging.getLogger(__name__)
 
 RESPONSE_KEEP_CHARS = 16_000
 RUN_SECONDS = 20.0
+# Waits for the key's next rate window up to this long are slept through (Braze's windows are
+# 3 s); longer ones postpone the due submissions and free the worker.
+MAX_BUDGET_SLEEP_SECONDS = 3.5
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +65,7 @@ def braze_client() -> BrazeClient:
     return BrazeClient(
         connect_timeout=settings.BRAZE_CONNECT_TIMEOUT_SECONDS,
         read_timeout=settings.BRAZE_TIMEOUT_SECONDS,
+        endpoint_guard=lambda url: endpoint_allowed(url, settings.BRAZE_EXTRA_ENDPOINTS),
     )
 
 
@@ -63,6 +78,7 @@ class RunReport:
     held: int = 0
     paused: bool = False
     more_due: bool = False
+    unchanged_skipped: int = 0  # attribute values not sent because Braze already had them
     outcomes: list[str] = field(default_factory=list)
 
 
@@ -128,7 +144,7 @@ def hub_has_due(*, hub_id: int) -> bool:
 
 def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     """Deliver due submissions of one hub until none is due, the connection pauses, the rate
-    budget says wait, or ``run_seconds`` pass (then another task is enqueued)."""
+    budget says wait long, or ``run_seconds`` pass (then another task is enqueued)."""
     hub_delivery_flag_clear(hub_id=hub_id)
     report = RunReport()
     hub = Hub.objects.select_related("connection").filter(pk=hub_id).first()
@@ -141,21 +157,24 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     if not endpoint_allowed(braze.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
         # Defence in depth against SSRF: the endpoint was validated when saved, but settings or
         # the database may have changed since. Never send the key anywhere else.
-        connection_pause(braze, reason=_endpoint_refused_reason(braze.rest_endpoint))
+        connection_pause(braze, reason=endpoint_refused_reason(braze.rest_endpoint))
         report.paused = True
         return report
     spec = hub.to_spec()
     deadline = time.monotonic() + run_seconds
     while time.monotonic() < deadline:
-        wait = rate_budget.budget_wait_seconds(fingerprint=braze.api_key_fingerprint)
-        if wait > 0:
+        wait = rate_budget.budget_peek_wait(fingerprint=braze.api_key_fingerprint)
+        if wait > MAX_BUDGET_SLEEP_SECONDS:
             _postpone_due(hub_id, wait)
             return report
-        claimed, token = submissions_claim(hub_id=hub_id, limit=settings.DELIVERY_BATCH_SIZE)
+        limit = settings.DELIVERY_BATCH_SIZE
+        claimed, token = submissions_claim(hub_id=hub_id, limit=limit)
         if not claimed:
             return report
-        _deliver_claimed(hub, braze, spec, claimed, token, report)
-        if report.paused:
+        if len(claimed) == limit:
+            # A full batch: more is probably waiting, so let a free worker help (coalesced).
+            hub_delivery_helper(hub_id=hub_id)
+        if not _deliver_claimed(hub, braze, spec, claimed, token, report) or report.paused:
             return report
     report.more_due = hub_has_due(hub_id=hub_id)
     if report.more_due:
@@ -170,6 +189,27 @@ def _postpone_due(hub_id: int, wait: float) -> None:
     )
 
 
+def _budget_slot(fingerprint: str) -> rate_budget.Grant:
+    """A slot of the key's shared budget, sleeping through short waits for the next window."""
+    slept = 0.0
+    while True:
+        grant = rate_budget.budget_acquire(fingerprint=fingerprint)
+        if grant.slot is not None or slept + grant.wait > MAX_BUDGET_SLEEP_SECONDS:
+            return grant
+        time.sleep(grant.wait)
+        slept += grant.wait
+
+
+@dataclass
+class _Prepared:
+    """The claimed submissions turned into one request body (or nothing to send)."""
+
+    batch: Batch
+    person_of: dict[int, str] = field(default_factory=dict)  # pk → person key (skip_unchanged)
+    known: dict[str, dict[str, str]] = field(default_factory=dict)
+    unchanged_only: list[int] = field(default_factory=list)  # nothing left to send
+
+
 def _deliver_claimed(
     hub: Hub,
     braze: BrazeConnection,
@@ -177,46 +217,119 @@ def _deliver_claimed(
     claimed: list[Submission],
     token: uuid.UUID,
     report: RunReport,
-) -> None:
+) -> bool:
+    """Send one request for the claimed submissions. False when the run should stop (the rate
+    budget asks for a long wait; the batch was handed back)."""
     by_pk = {s.pk: s for s in claimed}
-    deliverable: list[tuple[int, Objects]] = []
+    prepared = _prepare(hub, spec, claimed, token, report)
+    if prepared is None:
+        return True
+    if prepared.unchanged_only:
+        _mark_delivered(
+            prepared.unchanged_only,
+            by_pk,
+            token,
+            timezone.now(),
+            reason=_unchanged_reason(),
+            attempted=False,
+        )
+        report.delivered += len(prepared.unchanged_only)
+        after_delivered(hub=hub, submission_ids=prepared.unchanged_only)
+    batch = prepared.batch
+    if not batch.keys:
+        return True
+    grant = _budget_slot(braze.api_key_fingerprint)
+    if grant.slot is None:
+        later = timezone.now() + timedelta(seconds=grant.wait)
+        submissions_release(pks=batch.keys, token=token, next_attempt_at=later)
+        _postpone_due(hub.pk, grant.wait)
+        return False
+    result = braze_client().track(
+        endpoint=braze.rest_endpoint, api_key=braze.api_key, body=batch.body
+    )
+    _observe_rate_limit(grant.slot, result)
+    report.requests += 1
+    report.outcomes.append(str(result.outcome))
+    _record(hub, braze, batch, result, by_pk, token, report, prepared)
+    return True
+
+
+def _prepare(
+    hub: Hub, spec: HubSpec, claimed: list[Submission], token: uuid.UUID, report: RunReport
+) -> _Prepared | None:
+    """Map every claimed submission (holding the ones that cannot go), drop unchanged values
+    for hubs that ask for it, and pack what is left into one body."""
+    mapped: list[tuple[Submission, MappingResult]] = []
+    contexts = mapping_contexts(hub=hub, submissions=claimed)
     for submission in claimed:
-        result = map_submission(spec, submission.payload)
+        result = map_submission(spec, submission.payload, context=contexts.get(submission.pk))
         submission.problems = problems_as_json(result)
         if not result.deliverable:
             _hold(submission, token, result.hold_reason)
             report.held += 1
             continue
-        deliverable.append((submission.pk, objects_of(result)))
-    if not deliverable:
-        return
-    batch, left_over = batch_build(deliverable)
+        mapped.append((submission, result))
+    if not mapped:
+        return None
+    prepared = _Prepared(batch=Batch())
+    if hub.skip_unchanged:
+        _load_known(hub, spec, mapped, prepared)
+    deliverable = [
+        (submission.pk, _objects(hub, spec, submission, result, prepared, report))
+        for submission, result in mapped
+    ]
+    to_send = [(pk, objects) for pk, objects in deliverable if objects.as_dict()]
+    prepared.unchanged_only = [pk for pk, objects in deliverable if not objects.as_dict()]
+    batch, left_over = batch_build(to_send)
     if left_over:
         submissions_release(pks=left_over, token=token)
-    if not batch.keys:
-        return
-    result = braze_client().track(
-        endpoint=braze.rest_endpoint, api_key=braze.api_key, body=batch.body
+    prepared.batch = batch
+    return prepared
+
+
+def _load_known(
+    hub: Hub, spec: HubSpec, mapped: list[tuple[Submission, MappingResult]], prepared: _Prepared
+) -> None:
+    """Who each submission is about, and what Braze already has for them (one query)."""
+    for submission, result in mapped:
+        key = unchanged.person_key(result.attributes or {}, spec.identity.type)
+        if key is not None:
+            prepared.person_of[submission.pk] = key
+    prepared.known = unchanged.known_hashes(hub_id=hub.pk, person_keys=prepared.person_of.values())
+
+
+def _objects(
+    hub: Hub,
+    spec: HubSpec,
+    submission: Submission,
+    result: MappingResult,
+    prepared: _Prepared,
+    report: RunReport,
+) -> Objects:
+    """The submission's Braze objects, without the values Braze already has (skip_unchanged)."""
+    objects = objects_of(result)
+    key = prepared.person_of.get(submission.pk)
+    if not hub.skip_unchanged or key is None or result.attributes is None:
+        return objects
+    attributes, dropped = unchanged.unchanged_dropped(
+        result.attributes,
+        prepared.known.get(key, {}),
+        identity_type=spec.identity.type,
+        creates_users=spec.create_missing_users,
     )
-    report.requests += 1
-    report.outcomes.append(str(result.outcome))
-    _record_rate_limit(braze, result)
-    _record(hub, braze, batch, result, by_pk, token, report)
+    report.unchanged_skipped += dropped
+    return Objects(attributes=(attributes,) if attributes else (), events=objects.events)
 
 
-def _record_rate_limit(braze: BrazeConnection, result: TrackResult) -> None:
-    if result.rate_limit is not None:
-        rate_budget.budget_record(
-            fingerprint=braze.api_key_fingerprint,
-            remaining=result.rate_limit.remaining,
-            reset=result.rate_limit.reset,
-        )
-    if str(result.outcome) == "rate_limited":
-        reset = result.rate_limit.reset if result.rate_limit and result.rate_limit.reset else None
-        rate_budget.budget_exhaust(
-            fingerprint=braze.api_key_fingerprint,
-            reset=reset or time.time() + 5,
-        )
+def _observe_rate_limit(slot: rate_budget.Slot, result: TrackResult) -> None:
+    limits = result.rate_limit
+    rate_budget.budget_observe(
+        slot=slot,
+        limit=limits.limit if limits else None,
+        remaining=limits.remaining if limits else None,
+        reset=limits.reset if limits else None,
+        rate_limited=str(result.outcome) == "rate_limited",
+    )
 
 
 def _hold(submission: Submission, token: uuid.UUID, reason: str) -> None:
@@ -255,6 +368,7 @@ def _record(
     by_pk: dict[int, Submission],
     token: uuid.UUID,
     report: RunReport,
+    prepared: _Prepared | None = None,
 ) -> None:
     now = timezone.now()
     attempt = DeliveryAttempt.objects.create(
@@ -297,6 +411,8 @@ def _record(
     AttemptItem.objects.bulk_create(items)
     if delivered:
         _mark_delivered(delivered, by_pk, token, now)
+        if prepared is not None and prepared.person_of:
+            _remember_delivered(hub, batch, delivered, prepared)
         after_delivered(hub=hub, submission_ids=delivered)
         report.delivered += len(delivered)
         if (
@@ -326,7 +442,7 @@ def connection_pause(braze: BrazeConnection, *, reason: str) -> None:
     braze.status, braze.status_reason = ConnectionStatus.PAUSED, reason
 
 
-def _endpoint_refused_reason(endpoint: str) -> str:
+def endpoint_refused_reason(endpoint: str) -> str:
     from django.utils.translation import gettext as _
 
     return _("The REST endpoint %(url)s is not an allowed Braze host; nothing was sent.") % {
@@ -341,13 +457,39 @@ def after_delivered(*, hub: Hub, submission_ids: list[int]) -> None:
     transactional_enqueue(hub=hub, submission_ids=submission_ids)
 
 
-def _mark_delivered(pks: list[int], by_pk: dict[int, Submission], token: uuid.UUID, now) -> None:
+def _remember_delivered(hub: Hub, batch: Batch, delivered: list[int], prepared: _Prepared) -> None:
+    """Braze accepted these values: remember their hashes for skip_unchanged."""
+    identity_type = hub.identity_type
+    hashes: dict[str, dict[str, str]] = {}
+    for pk in delivered:
+        key = prepared.person_of.get(pk)
+        for attributes in batch.objects_of(pk).get("attributes", ()):
+            if key is not None:
+                hashes.setdefault(key, {}).update(unchanged.hashes_of(attributes, identity_type))
+    unchanged.delivered_remember(hub_id=hub.pk, delivered=hashes, known=prepared.known)
+
+
+def _unchanged_reason() -> str:
+    from django.utils.translation import gettext as _
+
+    return _("Nothing new to send: Braze already has every value of this submission.")
+
+
+def _mark_delivered(
+    pks: list[int],
+    by_pk: dict[int, Submission],
+    token: uuid.UUID,
+    now,
+    *,
+    reason: str = "",
+    attempted: bool = True,
+) -> None:
     """One UPDATE for the clean ones; those with skipped-field problems keep their own list."""
     changes = {
         "status": SubmissionStatus.DELIVERED,
         "delivered_at": now,
-        "attempts": F("attempts") + 1,
-        "status_reason": "",
+        "attempts": F("attempts") + (1 if attempted else 0),
+        "status_reason": reason,
         "next_attempt_at": None,
         "claimed_until": None,
         "claim_token": None,

@@ -37,5 +37,16 @@ def hub_delivery_trigger(*, hub_id: int, force: bool = False) -> bool:
     return True
 
 
+def hub_delivery_helper(*, hub_id: int) -> bool:
+    """Ask for one more worker on this hub's backlog (coalesced like any trigger).
+
+    Not in django-q2's sync mode (tests), where the helper would run inside the caller's run."""
+    from django_q.conf import Conf
+
+    if Conf.SYNC:
+        return False
+    return hub_delivery_trigger(hub_id=hub_id)
+
+
 def hub_delivery_flag_clear(*, hub_id: int) -> None:
     cache.delete(_flag(hub_id))

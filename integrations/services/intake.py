@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import caches
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
-from integrations import tokens
+from integrations import signatures, tokens
 from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
 from integrations.services.dispatch import hub_delivery_trigger
+from integrations.services.insert import row_insert_new
+
+log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("id", "event", "timestamp")
+# Komo bodies are flat; anything deeper is not a Komo webhook (and would cost to store and show).
+MAX_NESTING = 32
+RATE_WINDOW_SECONDS = 60
+THROTTLE_CACHE = "throttle"
 
 
 class IntakeError(Exception):
@@ -31,28 +47,132 @@ class ReceiveResult:
     created: bool
 
 
+def _token_accepted(hub: Hub, token: str) -> bool:
+    """The hub's ingest token, or the one it replaced while its grace period lasts."""
+    if tokens.token_matches(token, hub.ingest_token_hash):
+        return True
+    expires = hub.previous_token_expires_at
+    return (
+        expires is not None
+        and timezone.now() < expires
+        and tokens.token_matches(token, hub.previous_token_hash)
+    )
+
+
+# Hubs looked up by the webhook, kept per process for WEBHOOK_HUB_CACHE_SECONDS: the lookup was a
+# fifth of the webhook's CPU (docs/scaling.md). Saving or deleting a hub empties this process's
+# cache at once; other processes see a change (a replaced token, a switched-off hub) within the
+# cache time. Keyed by ("slug", slug) or ("token", digest); values are (fetched at, hub or None).
+_hubs: dict[tuple[str, str], tuple[float, Hub | None]] = {}
+
+
+def _hub_cached(key: tuple[str, str], load: Callable[[], Hub | None]) -> Hub | None:
+    seconds = settings.WEBHOOK_HUB_CACHE_SECONDS
+    now = time.monotonic()
+    cached = _hubs.get(key)
+    if cached is not None and now - cached[0] < seconds:
+        return cached[1]
+    hub = load()
+    if seconds > 0:
+        if len(_hubs) > 10_000:  # bounded: a flood of unknown slugs must not grow it forever
+            _hubs.clear()
+        _hubs[key] = (now, hub)
+    return hub
+
+
+def hubs_forget(**kwargs: Any) -> None:
+    """Empty this process's hub cache (connected to Hub's post_save and post_delete)."""
+    _hubs.clear()
+
+
+post_save.connect(hubs_forget, sender=Hub, dispatch_uid="intake-hubs-forget-save")
+post_delete.connect(hubs_forget, sender=Hub, dispatch_uid="intake-hubs-forget-delete")
+
+
 def hub_authenticate_by_slug(*, slug: str, token: str) -> Hub | None:
     """The hub if the token is its ingest token. Raises Hub.DoesNotExist for an unknown slug."""
-    hub = Hub.objects.get(slug=slug)
-    return hub if tokens.token_matches(token, hub.ingest_token_hash) else None
+    hub = _hub_cached(("slug", slug), lambda: Hub.objects.filter(slug=slug).first())
+    if hub is None:
+        raise Hub.DoesNotExist(slug)
+    return hub if _token_accepted(hub, token) else None
 
 
 def hub_authenticate_by_token(*, token: str) -> Hub | None:
     if not token:
         return None
-    hub = Hub.objects.filter(ingest_token_hash=tokens.token_hash(token)).first()
-    if hub is None or not tokens.token_matches(token, hub.ingest_token_hash):
+    digest = tokens.token_hash(token)
+    hub = _hub_cached(
+        ("token", digest),
+        lambda: Hub.objects.filter(
+            Q(ingest_token_hash=digest) | Q(previous_token_hash=digest)
+        ).first(),
+    )
+    if hub is None or not _token_accepted(hub, token):
         return None
     return hub
 
 
+def hub_signature_check(*, hub: Hub, header: str | None, body: bytes) -> None:
+    """Raise ``signatures.SignatureError`` when the hub requires signed webhooks and this body's
+    ``X-Komo-Signature`` is missing, expired or wrong. Both secrets of a rotation are accepted."""
+    if not hub.require_signature:
+        return
+    signatures.signature_verify(
+        header=header,
+        body=body,
+        secrets_accepted=(hub.signing_secret, hub.signing_secret_previous),
+    )
+
+
+def intake_rate_wait(*, hub: Hub, now: float | None = None) -> int:
+    """0 when the hub may send one more webhook this minute, else the seconds until its window
+    ends (for ``Retry-After``). A fixed window per hub in the throttle cache, shared by every web
+    process when it is Redis; ``Hub.intake_rate_per_minute`` overrides
+    ``settings.WEBHOOK_RATE_PER_MINUTE`` (0 there = no limit). A cache failure never refuses."""
+    limit = hub.intake_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
+    if not limit:
+        return 0
+    now = time.time() if now is None else now
+    window = int(now // RATE_WINDOW_SECONDS)
+    try:
+        count = _window_count(f"intake-rate:{hub.pk}:{window}")
+    except Exception:  # the limit protects intake; it must never be the reason intake fails
+        log.warning("webhook intake: rate limit cache unavailable; not limiting", exc_info=True)
+        return 0
+    if count <= limit:
+        return 0
+    return max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
+
+
+def _window_count(key: str) -> int:
+    """Count one more hit in a fixed window; one round trip when the window already exists."""
+    cache = caches[THROTTLE_CACHE]
+    if hasattr(cache, "incr_window"):  # Redis (portal.cache): always one round trip
+        return cache.incr_window(key, RATE_WINDOW_SECONDS + 5)
+    try:
+        return cache.incr(key)
+    except ValueError:  # first hit of the window (or the key just expired)
+        if cache.add(key, 1, RATE_WINDOW_SECONDS + 5):
+            return 1
+        return cache.incr(key)
+
+
 def komo_timestamp_parse(value: Any) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, e.g. minute 99
+        parsed = None
     if parsed is None:
         raise IntakeError(f"'timestamp' must be an ISO 8601 date-time, got {str(value)[:60]!r}.")
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
-    return parsed
+        parsed = parsed.replace(tzinfo=UTC)  # (django.utils.timezone.utc is gone in Django 5)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise IntakeError(
+            _("'timestamp' is outside the years 1 to 9999 in UTC: %(value)r.")
+            % {"value": str(value)[:60]}
+        ) from None
 
 
 def _text(value: Any) -> str:
@@ -80,10 +200,68 @@ def person_keys(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return _("The body contains a NUL character (\\u0000), which cannot be stored.")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _(
+                "The body contains an unpaired Unicode surrogate (e.g. \\ud800), which is not text."
+            )
+    return None
+
+
+def _value_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return _text_problem(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _("The body contains a number too large to store (e.g. 1e400).")
+    return None
+
+
+def storable_problem(payload: Any) -> str | None:
+    """Why a parsed JSON body cannot be stored as it is (every database we run on), or None.
+
+    PostgreSQL's jsonb refuses NUL characters and unpaired surrogates, and no database stores an
+    infinite number; refusing them here answers 400 instead of a database error (which would be
+    a 503 and make the sender retry a body that can never be stored).
+    """
+    stack: list[tuple[Any, int]] = [(payload, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_NESTING:
+                return _("The body is nested deeper than %(levels)d levels.") % {
+                    "levels": MAX_NESTING
+                }
+            if isinstance(value, dict):
+                for key in value:
+                    problem = _text_problem(key)
+                    if problem:
+                        return problem
+                stack.extend((item, depth + 1) for item in value.values())
+            else:
+                stack.extend((item, depth + 1) for item in value)
+            continue
+        problem = _value_problem(value)
+        if problem:
+            return problem
+    return None
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def payload_check(payload: Any) -> None:
     if not isinstance(payload, dict):
         raise IntakeError("The body must be a JSON object.")
-    missing = [key for key in REQUIRED_KEYS if key not in payload or payload[key] in (None, "")]
+    problem = storable_problem(payload)
+    if problem:
+        raise IntakeError(problem)
+    missing = [key for key in REQUIRED_KEYS if _blank(payload.get(key))]
     if missing:
         raise IntakeError("Missing required key(s): " + ", ".join(missing) + ".")
     for key in ("id", "event"):
@@ -96,36 +274,33 @@ def payload_check(payload: Any) -> None:
 def submission_receive(*, hub: Hub, payload: dict[str, Any]) -> ReceiveResult:
     """Store a Komo body once per (hub, Komo id); a repeat returns the stored submission.
 
-    The row is written in one transaction; delivery is triggered only after it commits.
+    The row is written by one INSERT, its own transaction; delivery is triggered only after it
+    commits. A repeat is found by the unique (hub, Komo id) constraint in that same statement
+    (``ON CONFLICT DO NOTHING``), not by a SELECT first: a SELECT plus BEGIN/COMMIT were three of
+    the webhook's round trips, and Django's compiler a quarter of its CPU (docs/scaling.md).
     """
     payload_check(payload)
     komo_id = str(payload["id"]).strip()
     event = str(payload["event"]).strip()
     komo_time = komo_timestamp_parse(payload["timestamp"])
-    existing = Submission.objects.filter(hub=hub, komo_id=komo_id).first()
-    if existing is not None:
-        return ReceiveResult(existing, created=False)
-
     delivered_event = event in (hub.events or [])
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            submission = Submission.objects.create(
-                hub=hub,
-                komo_id=komo_id,
-                event=event,
-                komo_timestamp=komo_time,
-                payload=payload,
-                received_at=now,
-                status=SubmissionStatus.PENDING if delivered_event else SubmissionStatus.IGNORED,
-                next_attempt_at=now if delivered_event else None,
-                **person_keys(hub, payload),
-            )
-    except IntegrityError:
-        # A concurrent request with the same Komo id won the race: answer with its row.
+    submission = Submission(
+        hub=hub,
+        komo_id=komo_id,
+        event=event,
+        komo_timestamp=komo_time,
+        payload=payload,
+        received_at=now,
+        status=SubmissionStatus.PENDING if delivered_event else SubmissionStatus.IGNORED,
+        next_attempt_at=now if delivered_event else None,
+        **person_keys(hub, payload),
+    )
+    if not row_insert_new(submission, unique=("hub", "komo_id")):
+        # A repeat (or a concurrent request with the same Komo id won): answer with its row.
         existing = Submission.objects.filter(hub=hub, komo_id=komo_id).first()
-        if existing is None:
-            raise
+        if existing is None:  # it was deleted in between; nothing was stored, so say so
+            raise IntegrityError("submission vanished after a conflicting insert")
         return ReceiveResult(existing, created=False)
     if delivered_event and hub.active:
         transaction.on_commit(lambda: hub_delivery_trigger(hub_id=hub.pk))

@@ -1,0 +1,46 @@
+"""gunicorn settings for production and ``make bench`` (same file, so the bench measures them).
+
+Chosen by measurement on a 2-core machine (docs/scaling.md): sync workers, because the webhook
+is a short CPU-bound request (no slow I/O to overlap), and sync workers were fastest per core;
+threads only add GIL contention. Override with the environment, e.g. on bigger machines.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# A launch-day spike queues in the kernel, not as refused connections.
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "2048"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+keepalive = 5
+# Import Django once in the master and fork: faster start, shared pages (less memory per worker).
+preload_app = True
+# Bounded memory over long uptimes: recycle a worker after this many requests (jittered).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
+
+
+def when_ready(server: object) -> None:
+    """In the master, after the app is loaded and before any worker forks: do the lazy work
+    every worker would otherwise repeat on its first requests (imports, URL resolver), then
+    freeze the heap so the workers' garbage collector never walks (and un-shares) these pages."""
+    import contextlib
+    import gc
+    import importlib
+
+    from django.urls import get_resolver
+
+    for module in ("redis", "django_q.brokers.redis_broker", "django_q.brokers.orm"):
+        with contextlib.suppress(ImportError):  # e.g. no Redis on the embedded default
+            importlib.import_module(module)
+    get_resolver().resolve("/healthz")
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,76 @@
+"""Bench-only intake ceilings (served only under ``portal.settings_bench``, never in production).
+
+* ``bare``: answers 202 and does nothing else: gunicorn + Django + middleware.
+* ``insert``: stores the raw body with one INSERT (autocommit: one statement, one transaction)
+  as a row of the submissions table, the queue of record with its indexes, and answers 202: the
+  floor of any durable intake into this schema. The ratio target is measured against this one.
+* ``insert_small``: the same INSERT into a one-index bench table (``bench_raw``, created by the
+  runner): the floor of a durable intake with no schema at all, for reference.
+
+No JSON parsing, no validation, no authentication: just the write. Plain Django views without
+CSRF, like the webhook (DRF's APIView is CSRF-exempt).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+ACCEPTED = b'{"status":"pending"}'
+CEILING_HUB = "bench-ceiling"
+SMALL_INSERT_SQL = "INSERT INTO bench_raw (body, received_at) VALUES (%s, CURRENT_TIMESTAMP)"
+# Columns of a submission row the ceiling fills itself; every other column gets its model default
+# as a constant, so a field added to Submission later is still filled.
+_EXPRESSIONS = {
+    "hub_id": "%s",
+    "payload": "%s",
+    "public_id": "gen_random_uuid()",
+    "komo_id": "gen_random_uuid()::text",
+    "event": "'bench'",
+    "received_at": "now()",
+    "status": "'ignored'",
+}
+
+
+def _accepted() -> HttpResponse:
+    return HttpResponse(ACCEPTED, status=202, content_type="application/json")
+
+
+@csrf_exempt
+def bare(request: HttpRequest) -> HttpResponse:
+    return _accepted()
+
+
+@lru_cache(maxsize=1)
+def _submission_insert() -> tuple[str, int]:
+    """The INSERT statement (defaults inlined as literals) and the ceiling hub's id."""
+    from integrations.models import Hub, Submission
+
+    fields = [f for f in Submission._meta.local_concrete_fields if not f.primary_key]
+    values = [
+        _EXPRESSIONS.get(f.column)
+        or connection.ops.compose_sql("%s", [f.get_db_prep_save(f.get_default(), connection)])
+        for f in fields
+    ]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(Submission._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(values)})"  # noqa: S608
+    return sql, Hub.objects.values_list("pk", flat=True).get(slug=CEILING_HUB)
+
+
+@csrf_exempt
+def insert(request: HttpRequest) -> HttpResponse:
+    sql, hub_id = _submission_insert()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [hub_id, request.body.decode("utf-8")])
+    return _accepted()
+
+
+@csrf_exempt
+def insert_small(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute(SMALL_INSERT_SQL, [request.body.decode("utf-8")])
+    return _accepted()
