@@ -235,13 +235,13 @@ class HubSubmissionsApi(_IntakeView):
         try:
             hub = hub_authenticate_by_slug(slug=slug, token=token)
         except Hub.DoesNotExist:
-            return _error(404, "Unknown hub.")
+            return _error(404, _("Unknown hub."))
         if hub is None:
             return _error(
                 401,
-                "Missing or invalid ingest token."
+                _("Missing or invalid ingest token.")
                 if token
-                else "Missing Authorization: Bearer <ingest token> header.",
+                else _("Missing Authorization: Bearer <ingest token> header."),
             )
         return self.receive(request, hub)
 
@@ -260,7 +260,7 @@ class TokenIngestApi(_IntakeView):
     def post(self, request: Request, token: str) -> Response:
         hub = hub_authenticate_by_token(token=token)
         if hub is None:
-            return _error(401, "Invalid ingest token.")
+            return _error(401, _("Invalid ingest token."))
         return self.receive(request, hub)
 
 

@@ -38,5 +38,5 @@ class Command(BaseCommand):
                 _("Invalid hub configuration: %(errors)s")
                 % {"errors": json.dumps(exc.detail, ensure_ascii=False)}
             ) from exc
-        verb = _("Created") if created else _("Updated")
-        self.stdout.write(f"{verb} hub {hub.slug}")
+        message = _("Created hub %(slug)s") if created else _("Updated hub %(slug)s")
+        self.stdout.write(message % {"slug": hub.slug})
