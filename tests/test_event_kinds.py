@@ -557,13 +557,9 @@ def test_card_objects_still_merge_on_a_hub_that_skips_unchanged_values(make_hub,
     assert set(priya(sandbox)["attributes"]["komo_cards"]) == {"card-a", "card-b"}
 
 
-def test_the_admin_edits_a_mappings_subscription_group_and_the_json_settings(client, make_hub):
-    from tests.test_admin import change_url, hub_form_data, user_create
-
-    # given
-    hub, _ = make_hub()
-    client.force_login(user_create("root", superuser=True))
-    rows = [
+def mapping_rows(hub) -> list[dict[str, str]]:
+    """The hub's mappings as admin inline form rows."""
+    return [
         {
             "id": str(m.pk),
             "komo_field": m.komo_field,
@@ -572,6 +568,15 @@ def test_the_admin_edits_a_mappings_subscription_group_and_the_json_settings(cli
         }
         for m in hub.mappings.all()
     ]
+
+
+def test_the_admin_edits_a_mappings_subscription_group_and_the_json_settings(client, make_hub):
+    from tests.test_admin import change_url, hub_form_data, user_create
+
+    # given
+    hub, _ = make_hub()
+    client.force_login(user_create("root", superuser=True))
+    rows = mapping_rows(hub)
     optin = next(row for row in rows if row["attribute"] == "email_subscribe")
     optin["subscription_group_id"] = "group-email-news"
     data = hub_form_data(hub, mappings=rows)
@@ -602,15 +607,7 @@ def test_the_admin_explains_a_group_on_a_mapping_that_is_no_subscription(client,
 
     hub, _ = make_hub()
     client.force_login(user_create("root", superuser=True))
-    rows = [
-        {
-            "id": str(m.pk),
-            "komo_field": m.komo_field,
-            "attribute": m.attribute,
-            "value_type": m.value_type,
-        }
-        for m in hub.mappings.all()
-    ]
+    rows = mapping_rows(hub)
     rows[1]["subscription_group_id"] = "group-1"  # first_name: a string mapping
 
     response = client.post(change_url(hub), hub_form_data(hub, mappings=rows))
