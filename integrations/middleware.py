@@ -1,5 +1,5 @@
-"""Security middleware: headers Django does not set itself (a strict Content-Security-Policy and
-friends) and sign-in throttling."""
+"""Middleware: the webhook's short path past the page stack, headers Django does not set itself
+(a strict Content-Security-Policy and friends) and sign-in throttling."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
+from django.urls import resolve, reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,34 @@ CSP = (
 THROTTLE_CACHE = "throttle"
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
+
+
+class IntakeMiddleware:
+    """Serves the webhook's paths (``settings.INTAKE_PATH_PREFIXES``) itself, past the rest of the
+    middleware stack, the way WhiteNoise serves static files.
+
+    Sessions, CSRF, authentication, messages, clickjacking and sign-in throttling are for people in
+    browsers; a webhook uses none of them, and running them was a third of its CPU
+    (docs/scaling.md). Only the middleware above this one (HTTPS redirect, HSTS and the security
+    headers) applies. The view is resolved and called as Django's handler would; the language of
+    its messages comes from the request as LocaleMiddleware would choose it, and is reset after,
+    so a webhook never inherits the language of the page the same process served before.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.prefixes = tuple(settings.INTAKE_PATH_PREFIXES)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(self.prefixes):
+            return self.get_response(request)
+        match = resolve(request.path_info)  # Resolver404 becomes the usual 404 answer
+        request.resolver_match = match
+        with translation.override(translation.get_language_from_request(request)):
+            response = match.func(request, *match.args, **match.kwargs)
+            if callable(getattr(response, "render", None)):
+                response = response.render()
+        return response
 
 
 class SecurityHeadersMiddleware:

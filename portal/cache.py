@@ -42,6 +42,22 @@ class RedisCache(DjangoRedisCache):
         replies = self._raw(key, ("SET", key, 0, "EX", timeout, "NX"), ("INCR", key))
         return int(replies[1])
 
+    def incr_window_and_add(
+        self, key: str, timeout: int, add_key: str, add_value: int, add_timeout: int
+    ) -> tuple[int, bool]:
+        """``incr_window(key, timeout)`` and ``add(add_key, add_value, add_timeout)`` in one
+        round trip (the webhook's intake count and its delivery trigger): the window's count and
+        whether ``add_key`` was set."""
+        key = self.make_and_validate_key(key)
+        add_key = self.make_and_validate_key(add_key)
+        replies = self._raw(
+            key,
+            ("SET", key, 0, "EX", timeout, "NX"),
+            ("INCR", key),
+            ("SET", add_key, int(add_value), "EX", max(1, int(add_timeout)), "NX"),
+        )
+        return int(replies[1]), replies[2] is not None
+
     def add(
         self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:

@@ -38,6 +38,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "integrations.middleware.SecurityHeadersMiddleware",
+    # Webhook paths end here (INTAKE_PATH_PREFIXES): everything below is for pages.
+    "integrations.middleware.IntakeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -45,9 +48,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "integrations.middleware.SecurityHeadersMiddleware",
     "integrations.middleware.LoginThrottleMiddleware",
 ]
+# Paths served by IntakeMiddleware, past the page middleware (the webhook's two endpoints).
+INTAKE_PATH_PREFIXES = ["/api/v1/hubs/", "/api/v1/ingest/"]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -166,10 +170,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Komo → Braze portal",
     "DESCRIPTION": "Webhook intake for Komo Engagement Hub submissions.",
     "VERSION": "1.0.0",
-    "PREPROCESSING_HOOKS": ["integrations.apis.schema_without_slash_aliases"],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ingestToken": {"type": "http", "scheme": "bearer"}}
-    },
+    # The webhook is two plain Django views (integrations/apis.py), described by this hook.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.apis.schema_add_webhooks",
+    ],
 }
 
 # --- Product settings -------------------------------------------------------------------------

@@ -32,6 +32,14 @@ def _english_after_each_test():
     translation.activate("en")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_intake_windows():
+    """Each test starts with no intake counts seen (SQLite reuses hub ids after a rollback)."""
+    from integrations.services.intake import intake_windows_forget
+
+    intake_windows_forget()
+
+
 @pytest.fixture(scope="session")
 def _sandbox_server():
     from integrations.braze.sandbox import BrazeSandbox

@@ -1,8 +1,9 @@
-"""The webhook's fast path: the per-process hub cache, the one-statement INSERT, and the Redis
-window counter (portal/cache.py)."""
+"""The webhook's fast path: the per-process hub cache, the one-statement INSERT, the cheap
+storability check, and the Redis window counter and trigger (portal/cache.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -12,7 +13,7 @@ from django.test import override_settings
 from integrations.models import Submission
 from integrations.services import intake
 from integrations.services.hubs import hub_token_issue
-from integrations.services.insert import row_insert_new
+from integrations.services.insert import JsonText, row_insert_new
 from tests.conftest import komo_entry
 
 pytestmark = pytest.mark.django_db
@@ -57,15 +58,83 @@ def test_a_repeat_is_answered_with_the_stored_row_in_one_statement(make_hub):
     assert Submission.objects.count() == 1
 
 
-def test_row_insert_new_stores_every_field_and_refuses_a_duplicate(make_hub):
+def test_row_insert_new_stores_the_values_and_the_defaults_and_refuses_a_duplicate(make_hub):
+    # given
     hub, _ = make_hub()
-    row = Submission(hub=hub, komo_id="k-1", event="CompetitionEntrySuccess", payload={"a": [1]})
-    assert row_insert_new(row, unique=("hub", "komo_id")) is True
-    stored = Submission.objects.get(pk=row.pk)
-    assert (stored.public_id, stored.payload, stored.problems) == (row.public_id, {"a": [1]}, [])
-    duplicate = Submission(hub=hub, komo_id="k-1", event="x", payload={})
-    assert row_insert_new(duplicate, unique=("hub", "komo_id")) is False
-    assert duplicate.pk is None
+    event = "CompetitionEntrySuccess"
+    values = {"hub": hub, "komo_id": "k-1", "event": event, "payload": {"a": [1]}}
+    # when
+    stored = row_insert_new(Submission, values=values, unique=("hub", "komo_id"))
+    duplicate = row_insert_new(
+        Submission, values={**values, "event": "x", "payload": {}}, unique=("hub", "komo_id")
+    )
+    # then
+    assert (stored, duplicate) == (True, False)
+    stored = Submission.objects.get(komo_id="k-1")
+    assert (stored.hub, stored.payload, stored.event) == (hub, {"a": [1]}, event)
+    # constant defaults, and callable ones called per row
+    assert (stored.status, stored.attempts, stored.problems, stored.status_reason) == (
+        "pending", 0, [], "")
+    assert stored.public_id and stored.received_at
+    assert Submission.objects.count() == 1
+
+
+def test_callable_defaults_are_called_for_every_row(make_hub):
+    hub, _ = make_hub()
+    for n in range(2):
+        row_insert_new(
+            Submission, values={"hub_id": hub.pk, "komo_id": f"k-{n}", "event": "e", "payload": {}},
+            unique=("hub", "komo_id"),
+        )
+    first, second = Submission.objects.order_by("komo_id")
+    assert first.public_id != second.public_id
+
+
+def test_json_text_is_stored_as_received_json(make_hub):
+    hub, _ = make_hub()
+    text = '{"id": "k-9", "nested": {"list": [1, 2.5, "x"]}, "e": "é"}'
+    row_insert_new(
+        Submission,
+        values={"hub": hub, "komo_id": "k-9", "event": "e", "payload": JsonText(text)},
+        unique=("hub", "komo_id"),
+    )
+    assert Submission.objects.get(komo_id="k-9").payload == json.loads(text)
+
+
+def test_an_unknown_field_is_refused(make_hub):
+    hub, _ = make_hub()
+    with pytest.raises(ValueError, match="no field"):
+        row_insert_new(Submission, values={"hub": hub, "nope": 1}, unique=("hub", "komo_id"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "1", "a": "plain", "n": 1.5, "b": True, "z": None},
+        {"id": "1", "nul": "a\x00b"},
+        {"id": "1", "surrogate": "\ud800"},
+        {"id": "1", "huge": float("inf")},
+        {"id": "1", "nested": {"deep": ["x\x00"]}},
+        {"id": "1", "k\x00ey": "v"},
+    ],
+)
+def test_the_quick_check_of_unescaped_text_agrees_with_the_full_walk(body):
+    # Every text a webhook body can be (UTF-8 bytes, decoded) for this payload, with and without
+    # escapes for non-ASCII characters: the quick path must find what the full walk finds.
+    for ensure_ascii in (True, False):
+        text = json.dumps(body, ensure_ascii=ensure_ascii)
+        try:
+            text = text.encode("utf-8").decode("utf-8")
+        except UnicodeEncodeError:  # a raw surrogate: no UTF-8 body can carry it unescaped
+            continue
+        assert intake.storable_problem(body, text=text) == intake.storable_problem(body)
+
+
+def test_the_quick_check_still_walks_a_nested_body():
+    body = {"id": "1", "deep": [[[[]]]]}
+    for _ in range(40):
+        body = {"x": body}
+    assert intake.storable_problem(body, text=json.dumps(body)) is not None
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the CI's 2nd run)")
@@ -91,3 +160,33 @@ def test_the_redis_add_keeps_djangos_meaning():
     assert cache.get(key) == 1
     assert cache.add(f"{key}-text", "text", 60) is True
     assert cache.get(f"{key}-text") == "text"
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the CI's 2nd run)")
+def test_the_redis_count_and_add_share_one_round_trip():
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    key, flag = f"window-{uuid.uuid4().hex}", f"flag-{uuid.uuid4().hex}"
+    assert cache.incr_window_and_add(key, 5, flag, 1, 60) == (1, True)
+    assert cache.incr_window_and_add(key, 5, flag, 1, 60) == (2, False)
+    assert (cache.get(key), cache.get(flag)) == (2, 1)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the CI's 2nd run)")
+@pytest.mark.django_db(transaction=True)  # no surrounding transaction: committed at once
+def test_a_webhook_counts_and_triggers_in_one_redis_write(make_hub, monkeypatch, settings):
+    # given
+    from integrations.services import dispatch
+
+    hub, _ = make_hub()
+    settings.WEBHOOK_RATE_PER_MINUTE = 10
+    dispatch.hub_delivery_flag_clear(hub_id=hub.pk)
+    enqueued = []
+    monkeypatch.setattr(intake, "hub_delivery_enqueue", lambda hub_id: enqueued.append(hub_id))
+    # when two webhooks are settled
+    intake.intake_settle(hub=hub, trigger=True)
+    intake.intake_settle(hub=hub, trigger=True)
+    # then both are counted, and one task is enqueued
+    assert intake._window_seen[hub.pk][1] == 2
+    assert enqueued == [hub.pk]

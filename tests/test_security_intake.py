@@ -19,7 +19,11 @@ from django.utils import timezone
 from integrations import tokens
 from integrations.models import Hub, Submission
 from integrations.services.hubs import TOKEN_GRACE_DEFAULT, hub_token_issue
-from integrations.services.intake import intake_rate_wait
+from integrations.services.intake import (
+    intake_rate_wait,
+    intake_settle,
+    intake_windows_forget,
+)
 from tests.conftest import komo_entry
 
 pytestmark = pytest.mark.django_db
@@ -180,10 +184,32 @@ def test_the_setting_is_the_default_and_zero_switches_it_off(make_hub, settings)
     hub, _ = make_hub()
     settings.WEBHOOK_RATE_PER_MINUTE = 2
     now = 1_800_000_000.0
-    assert [intake_rate_wait(hub=hub, now=now) for _ in range(3)] == [0, 0, 60 - now % 60]
-    assert intake_rate_wait(hub=hub, now=now + 60) == 0  # the next minute
+
+    def webhook(at: float) -> int:
+        wait = intake_rate_wait(hub=hub, now=at)
+        if not wait:
+            intake_settle(hub=hub, now=at)
+        return wait
+
+    assert [webhook(now) for _ in range(3)] == [0, 0, 60 - now % 60]
+    assert webhook(now + 60) == 0  # the next minute
     settings.WEBHOOK_RATE_PER_MINUTE = 0
+    assert webhook(now) == 0
+
+
+def test_a_web_process_decides_on_the_count_it_last_saw(make_hub, settings):
+    # given a hub limit of 2 and another web process that has counted 2 webhooks this minute
+    hub, _ = make_hub()
+    settings.WEBHOOK_RATE_PER_MINUTE = 2
+    now = 1_800_000_020.0
+    for _ in range(2):
+        intake_settle(hub=hub, now=now)
+    intake_windows_forget()  # this process has seen nothing yet
+    # when this process gets its first webhook of the minute, then it admits it on its old count
     assert intake_rate_wait(hub=hub, now=now) == 0
+    intake_settle(hub=hub, now=now)
+    # and then it knows the shared count, and refuses
+    assert intake_rate_wait(hub=hub, now=now) == 40
 
 
 def test_a_broken_cache_never_refuses_a_webhook(make_hub, client, monkeypatch):
@@ -193,8 +219,10 @@ def test_a_broken_cache_never_refuses_a_webhook(make_hub, client, monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("redis down")
 
-    for name in ("incr", "add", "incr_window"):  # (incr_window: the Redis backend's one trip)
-        monkeypatch.setattr(caches["throttle"], name, broken, raising=False)
+    # (incr_window, incr_window_and_add: the Redis backend's one-trip counters)
+    for name in ("incr", "add", "incr_window", "incr_window_and_add"):
+        for alias in ("throttle", "default"):
+            monkeypatch.setattr(caches[alias], name, broken, raising=False)
     assert [post(client, hub, token).status_code for _ in range(3)] == [202] * 3
 
 

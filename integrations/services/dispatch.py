@@ -5,6 +5,9 @@ coalesces them: intake enqueues only when it sets the flag, and ``deliver_hub`` 
 *before* it claims work, so a submission committed after the clear sets it again and gets its own
 task, while one committed before is claimed by the running task. The periodic sweep covers any
 trigger that is lost anyway (broker down, worker crash).
+
+The webhook sets the flag in the same Redis round trip as its intake count
+(``services.intake.intake_settle``) and then calls ``hub_delivery_enqueue`` when it set it.
 """
 
 from __future__ import annotations
@@ -19,15 +22,25 @@ log = logging.getLogger(__name__)
 FLAG_SECONDS = 60
 
 
-def _flag(hub_id: int) -> str:
+def hub_delivery_flag(hub_id: int) -> str:
+    """The default cache's key of the hub's "a delivery task is queued" flag."""
     return f"deliver-hub-queued:{hub_id}"
 
 
 def hub_delivery_trigger(*, hub_id: int, force: bool = False) -> bool:
     """Enqueue ``deliver_hub(hub_id)`` unless one is already queued. True if enqueued."""
     try:
-        if not cache.add(_flag(hub_id), 1, FLAG_SECONDS) and not force:
+        if not cache.add(hub_delivery_flag(hub_id), 1, FLAG_SECONDS) and not force:
             return False
+    except Exception:  # the sweep will pick the work up; a trigger must never fail intake
+        log.exception("could not enqueue delivery for hub %s", hub_id)
+        return False
+    return hub_delivery_enqueue(hub_id=hub_id)
+
+
+def hub_delivery_enqueue(*, hub_id: int) -> bool:
+    """Enqueue ``deliver_hub(hub_id)`` (the caller has set the hub's flag). True if enqueued."""
+    try:
         async_task(
             "integrations.tasks.deliver_hub", hub_id, task_name=f"deliver-hub-{hub_id}"[:100]
         )
@@ -49,4 +62,4 @@ def hub_delivery_helper(*, hub_id: int) -> bool:
 
 
 def hub_delivery_flag_clear(*, hub_id: int) -> None:
-    cache.delete(_flag(hub_id))
+    cache.delete(hub_delivery_flag(hub_id))

@@ -1,78 +1,131 @@
 """One-statement INSERTs for the webhook's hot path.
 
-``row_insert_new`` stores a model instance with ``INSERT … ON CONFLICT (unique fields) DO NOTHING
-RETURNING id``: a duplicate is answered by the database in the same statement (no exception, no
-savepoint, no SELECT first), and the SQL is built once per model and database from the model's
-concrete fields, so a new field is included automatically. Django's compiler rebuilt the same SQL
-on every call, a quarter of the webhook's CPU (docs/scaling.md). PostgreSQL and SQLite ≥ 3.35.
+``row_insert_new`` stores one row of a model from a dict of field values with ``INSERT … ON
+CONFLICT (unique fields) DO NOTHING``: a duplicate is answered by the database in the same
+statement (no exception, no savepoint, no SELECT first; the row count says which). The statement
+names every concrete column of the model, so a field added later is filled too (with its
+default), and it is built once per model, unique key, given fields and database vendor: Django's
+compiler rebuilt the same SQL on every call, and a model instance (``__init__``,
+``pre_init``/``post_init`` signals, a default and a conversion per field) cost more than the
+INSERT itself (docs/scaling.md). Constant defaults are written into the statement as literals
+(quoted by the database driver); callable defaults (``uuid4``, ``now``, ``list``) are called for
+each row. PostgreSQL and SQLite ≥ 3.35.
 
 Like ``QuerySet.bulk_create`` it sends no ``pre_save``/``post_save`` signals.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Field, Model
 
 DEFAULT_DB = "default"
 
 
-@lru_cache(maxsize=16)
-def _statement(model: type[Model], unique: tuple[str, ...], vendor: str) -> tuple[str, tuple]:
+@dataclass(frozen=True)
+class JsonText:
+    """A JSON field's value as JSON text already checked by the caller (e.g. a webhook body as
+    received): stored as it is, without parsing and serialising it again."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class _Column:
+    field: Field
+    source: str  # "given" (the caller's values), "default" (called per row) or "constant"
+    constant: object = None  # the converted default of a "constant" column
+
+
+@lru_cache(maxsize=32)
+def _statement(
+    model: type[Model], unique: tuple[str, ...], given: frozenset[str], vendor: str
+) -> tuple[str, tuple[_Column, ...]]:
     connection = connections[DEFAULT_DB]
     quote = connection.ops.quote_name
     meta = model._meta
-    fields = tuple(f for f in meta.local_concrete_fields if not f.primary_key)
-    columns = ", ".join(quote(f.column) for f in fields)
+    fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    unknown = given - {f.name for f in fields} - {f.attname for f in fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    columns = []
+    for field in fields:
+        if field.name in given or field.attname in given:
+            columns.append(_Column(field, "given"))
+        elif callable(field.default):
+            columns.append(_Column(field, "default"))
+        else:
+            constant = field.get_db_prep_save(field.get_default(), connection)
+            columns.append(_Column(field, "constant", constant))
+    names = ", ".join(quote(f.column) for f in fields)
     conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
-    # Only quoted names from the model's metadata go into the text; values are parameters.
-    placeholders = ", ".join(["%s"] * len(fields))
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-    sql += f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {pk}"
-    return sql, fields
+    # Into the text go only quoted names from the model's metadata and the model's own constant
+    # defaults, quoted by the driver (compose_sql); everything given is a parameter.
+    inline = vendor == "postgresql"  # (compose_sql: the PostgreSQL driver's own quoting)
+    placeholders = ", ".join(
+        connection.ops.compose_sql("%s", [c.constant]) if inline and c.source == "constant"
+        else "%s"
+        for c in columns
+    )  # fmt: skip
+    table = quote(meta.db_table)
+    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "  # noqa: S608
+    sql += f"ON CONFLICT ({conflict}) DO NOTHING"
+    return sql, tuple(c for c in columns if not (inline and c.source == "constant"))
 
 
-def row_insert_new(instance: Model, *, unique: tuple[str, ...]) -> bool:
-    """INSERT ``instance`` unless a row with the same ``unique`` values exists; True if stored.
+def row_insert_new(model: type[Model], *, values: dict[str, Any], unique: tuple[str, ...]) -> bool:
+    """INSERT a ``model`` row from ``values`` (by field name or attname: ``hub`` or ``hub_id``)
+    unless a row with the same ``unique`` values exists; True if it was stored.
 
-    On success the instance has its primary key and is marked as saved."""
+    Fields not in ``values`` get their default. A ``JsonText`` value goes in as it is."""
     connection = connections[DEFAULT_DB]
-    sql, fields = _statement(type(instance), unique, connection.vendor)
-    params = [_db_value(field, instance, connection) for field in fields]
-    row = _execute_one(connection, sql, params)
-    if row is None:
-        return False
-    instance.pk = row[0]
-    instance._state.adding = False
-    instance._state.db = DEFAULT_DB
-    return True
+    sql, columns = _statement(model, unique, frozenset(values), connection.vendor)
+    params = [_param(column, values, connection) for column in columns]
+    return _execute(connection, sql, params) == 1
 
 
-def _execute_one(connection: Any, sql: str, params: list[object]) -> tuple | None:
-    """Run ``sql`` and return its one row (or None).
+def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
+    field = column.field
+    if column.source == "constant":
+        return column.constant
+    if column.source == "default":
+        return field.get_db_prep_save(field.get_default(), connection)
+    value = values[field.name] if field.name in values else values[field.attname]
+    if isinstance(value, JsonText):
+        return value.text
+    if isinstance(value, Model) and field.is_relation:  # e.g. "hub": the related row itself
+        value = getattr(value, field.target_field.attname)
+    return field.get_db_prep_save(value, connection)
 
-    On PostgreSQL as a prepared statement with server-side parameters: Django's default client
-    cursor quotes every parameter into the text in Python and the server parses and plans the
-    same INSERT again each time. It still goes through Django's cursor for its checks (thread,
-    broken transaction, connection), its ``execute_wrapper``s (instrumentation, fault tests) and
-    its error translation to ``django.db`` exceptions."""
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+
+def _execute(connection: Any, sql: str, params: list[object]) -> int:
+    """Run ``sql`` through Django's cursor machinery (its checks, ``execute_wrappers`` used for
+    instrumentation and fault tests, and its error translation); the row count.
+
+    On PostgreSQL through one kept cursor per connection with server-side parameters, which
+    psycopg prepares after a few runs: Django's default client cursor quotes every parameter into
+    the text in Python, and the server parses and plans the same INSERT again each time; a new
+    cursor per row cost more than binding its parameters (docs/scaling.md)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchone()
-        import psycopg  # only on PostgreSQL, where Django needs it anyway
-
-        def prepared(sql: str, params: Any, many: bool, context: Any) -> tuple | None:
-            with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw:
-                raw.execute(sql, params, prepare=True)
-                return raw.fetchone()
-
-        return cursor._execute_with_wrappers(sql, params, many=False, executor=prepared)
+            return cursor.rowcount
+    cursor = _kept_cursor(connection)
+    cursor.execute(sql, params)
+    return cursor.rowcount
 
 
-def _db_value(field: Field, instance: Model, connection) -> object:
-    return field.get_db_prep_save(field.pre_save(instance, True), connection)
+def _kept_cursor(connection: Any) -> CursorWrapper:
+    import psycopg  # only on PostgreSQL, where Django needs it anyway
+
+    connection.ensure_connection()
+    kept = getattr(connection, "_row_insert_cursor", None)
+    if kept is None or kept.cursor.closed or kept.cursor.connection is not connection.connection:
+        kept = CursorWrapper(psycopg.Cursor(connection.connection), connection)
+        connection._row_insert_cursor = kept
+    return kept

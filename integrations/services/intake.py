@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -21,8 +21,13 @@ from django.utils.translation import gettext as _
 
 from integrations import signatures, tokens
 from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
-from integrations.services.dispatch import hub_delivery_trigger
-from integrations.services.insert import row_insert_new
+from integrations.services.dispatch import (
+    FLAG_SECONDS,
+    hub_delivery_enqueue,
+    hub_delivery_flag,
+    hub_delivery_trigger,
+)
+from integrations.services.insert import JsonText, row_insert_new
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +44,6 @@ class IntakeError(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class ReceiveResult:
-    submission: Submission
-    created: bool
 
 
 def _token_accepted(hub: Hub, token: str) -> bool:
@@ -124,35 +123,91 @@ def hub_signature_check(*, hub: Hub, header: str | None, body: bytes) -> None:
     )
 
 
+# The count of each hub's current intake window as this process last saw it in the shared counter:
+# hub id → (window number, count). See intake_rate_wait.
+_window_seen: dict[int, tuple[int, int]] = {}
+
+
+def intake_windows_forget() -> None:
+    """Forget the intake counts this process has seen (tests: hub ids are reused)."""
+    _window_seen.clear()
+
+
+def _intake_limit(hub: Hub) -> int:
+    return hub.intake_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
+
+
 def intake_rate_wait(*, hub: Hub, now: float | None = None) -> int:
     """0 when the hub may send one more webhook this minute, else the seconds until its window
-    ends (for ``Retry-After``). A fixed window per hub in the throttle cache, shared by every web
-    process when it is Redis; ``Hub.intake_rate_per_minute`` overrides
-    ``settings.WEBHOOK_RATE_PER_MINUTE`` (0 there = no limit). A cache failure never refuses."""
-    limit = hub.intake_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
+    ends (for ``Retry-After``). ``Hub.intake_rate_per_minute`` overrides
+    ``settings.WEBHOOK_RATE_PER_MINUTE`` (0 there = no limit).
+
+    A fixed window per hub, counted by ``intake_settle`` after each webhook in the throttle cache
+    (Redis: shared by every web process). The decision takes no round trip of its own: it uses
+    the count this process learnt when it settled its previous webhook, so each web process can
+    let at most one webhook too many through per window (the one it admits on an old count).
+    """
+    limit = _intake_limit(hub)
     if not limit:
         return 0
     now = time.time() if now is None else now
     window = int(now // RATE_WINDOW_SECONDS)
-    try:
-        count = _window_count(f"intake-rate:{hub.pk}:{window}")
-    except Exception:  # the limit protects intake; it must never be the reason intake fails
-        log.warning("webhook intake: rate limit cache unavailable; not limiting", exc_info=True)
-        return 0
-    if count <= limit:
+    seen_window, count = _window_seen.get(hub.pk, (window, 0))
+    if seen_window != window or count < limit:
         return 0
     return max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
 
 
-def _window_count(key: str) -> int:
+def intake_settle(*, hub: Hub, trigger: bool = False, now: float | None = None) -> None:
+    """Count one webhook of the hub in its intake window and, with ``trigger``, ask for the hub's
+    delivery once the stored row is committed: one Redis round trip for both when the row is
+    already committed (autocommit, as in the webhook), else the trigger waits for the commit.
+
+    Neither may ever fail a webhook: a cache that is down counts nothing (and limits nothing),
+    a lost trigger is made good by the sweep."""
+    limit = _intake_limit(hub)
+    now = time.time() if now is None else now
+    window = int(now // RATE_WINDOW_SECONDS)
+    key = f"intake-rate:{hub.pk}:{window}"
+    timeout = RATE_WINDOW_SECONDS + 5
+    cache = _counter_cache()
+    try:
+        if trigger and limit and not connection.in_atomic_block and hasattr(
+            cache, "incr_window_and_add"
+        ):
+            count, flagged = cache.incr_window_and_add(
+                key, timeout, hub_delivery_flag(hub.pk), 1, FLAG_SECONDS
+            )
+            _window_seen[hub.pk] = (window, count)
+            if flagged:
+                hub_delivery_enqueue(hub_id=hub.pk)
+            return
+        if limit:
+            _window_seen[hub.pk] = (window, _window_count(cache, key, timeout))
+    except Exception:  # the limit protects intake; it must never be the reason intake fails
+        log.warning("webhook intake: rate limit cache unavailable; not limiting", exc_info=True)
+        if not trigger:
+            return
+    if trigger:
+        transaction.on_commit(lambda: hub_delivery_trigger(hub_id=hub.pk))
+
+
+def _counter_cache() -> Any:
+    """Redis itself when the default cache is Redis (then the count and the delivery flag share
+    one round trip), else the throttle cache (this process's memory: no database write per
+    webhook on the embedded default)."""
+    default = caches["default"]
+    return default if hasattr(default, "incr_window_and_add") else caches[THROTTLE_CACHE]
+
+
+def _window_count(cache: Any, key: str, timeout: int) -> int:
     """Count one more hit in a fixed window; one round trip when the window already exists."""
-    cache = caches[THROTTLE_CACHE]
     if hasattr(cache, "incr_window"):  # Redis (portal.cache): always one round trip
-        return cache.incr_window(key, RATE_WINDOW_SECONDS + 5)
+        return cache.incr_window(key, timeout)
     try:
         return cache.incr(key)
     except ValueError:  # first hit of the window (or the key just expired)
-        if cache.add(key, 1, RATE_WINDOW_SECONDS + 5):
+        if cache.add(key, 1, timeout):
             return 1
         return cache.incr(key)
 
@@ -163,7 +218,10 @@ def komo_timestamp_parse(value: Any) -> datetime:
     except ValueError:  # well-formed but impossible, e.g. minute 99
         parsed = None
     if parsed is None:
-        raise IntakeError(f"'timestamp' must be an ISO 8601 date-time, got {str(value)[:60]!r}.")
+        raise IntakeError(
+            _("'timestamp' must be an ISO 8601 date-time, got %(value)r.")
+            % {"value": str(value)[:60]}
+        )
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)  # (django.utils.timezone.utc is gone in Django 5)
     try:
@@ -221,13 +279,26 @@ def _value_problem(value: Any) -> str | None:
     return None
 
 
-def storable_problem(payload: Any) -> str | None:
+def storable_problem(payload: Any, *, text: str | None = None) -> str | None:
     """Why a parsed JSON body cannot be stored as it is (every database we run on), or None.
 
     PostgreSQL's jsonb refuses NUL characters and unpaired surrogates, and no database stores an
     infinite number; refusing them here answers 400 instead of a database error (which would be
     a 503 and make the sender retry a body that can never be stored).
+
+    ``text``, when given, is the JSON text ``payload`` was parsed from. Without a ``\\u`` escape
+    in it, no string of the payload can hold a NUL or a surrogate (strict JSON has no raw control
+    characters, and valid UTF-8 no surrogates), so a flat body only needs its numbers checked.
     """
+    if text is not None and "\\u" not in text and isinstance(payload, dict):
+        for value in payload.values():
+            kind = type(value)
+            if kind is dict or kind is list:
+                break  # nested: the full walk below
+            if kind is float and not math.isfinite(value):
+                return _value_problem(value)
+        else:
+            return None
     stack: list[tuple[Any, int]] = [(payload, 0)]
     while stack:
         value, depth = stack.pop()
@@ -255,53 +326,90 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def payload_check(payload: Any) -> None:
+def payload_check(payload: Any, *, text: str | None = None) -> None:
+    """Raise ``IntakeError`` naming the problem when ``payload`` is not a storable Komo body
+    (``text``: the JSON text it was parsed from, see ``storable_problem``)."""
     if not isinstance(payload, dict):
-        raise IntakeError("The body must be a JSON object.")
-    problem = storable_problem(payload)
+        raise IntakeError(_("The body must be a JSON object."))
+    problem = storable_problem(payload, text=text)
     if problem:
         raise IntakeError(problem)
     missing = [key for key in REQUIRED_KEYS if _blank(payload.get(key))]
     if missing:
-        raise IntakeError("Missing required key(s): " + ", ".join(missing) + ".")
+        raise IntakeError(
+            _("Missing required key(s): %(keys)s.") % {"keys": ", ".join(missing)}
+        )
     for key in ("id", "event"):
         if not isinstance(payload[key], str | int) or isinstance(payload[key], bool):
-            raise IntakeError(f"'{key}' must be a string.")
+            raise IntakeError(_("'%(key)s' must be a string.") % {"key": key})
         if len(str(payload[key])) > 200:
-            raise IntakeError(f"'{key}' is longer than 200 characters.")
+            raise IntakeError(_("'%(key)s' is longer than 200 characters.") % {"key": key})
 
 
-def submission_receive(*, hub: Hub, payload: dict[str, Any]) -> ReceiveResult:
+class ReceiveResult:
+    """What ``submission_receive`` did: ``created`` (False for a repeat), the submission's
+    ``public_id`` and ``status`` (all the webhook answers with), and the ``submission`` itself,
+    loaded only when asked for."""
+
+    def __init__(
+        self, *, created: bool, public_id: uuid.UUID, status: str,
+        submission: Submission | None = None,
+    ) -> None:  # fmt: skip
+        self.created, self.public_id, self.status = created, public_id, status
+        self._submission = submission
+
+    @property
+    def submission(self) -> Submission:
+        if self._submission is None:
+            self._submission = Submission.objects.get(public_id=self.public_id)
+        return self._submission
+
+
+def submission_receive(
+    *, hub: Hub, payload: dict[str, Any], text: str | None = None
+) -> ReceiveResult:
     """Store a Komo body once per (hub, Komo id); a repeat returns the stored submission.
+    ``text``: the JSON text ``payload`` was parsed from, stored as it is (the webhook's body).
 
-    The row is written by one INSERT, its own transaction; delivery is triggered only after it
-    commits. A repeat is found by the unique (hub, Komo id) constraint in that same statement
-    (``ON CONFLICT DO NOTHING``), not by a SELECT first: a SELECT plus BEGIN/COMMIT were three of
-    the webhook's round trips, and Django's compiler a quarter of its CPU (docs/scaling.md).
+    The row is written by one INSERT, its own transaction; then the webhook is counted in the
+    hub's intake window and delivery is triggered (``intake_settle``: one Redis round trip). A
+    repeat is found by the unique (hub, Komo id) constraint in that same statement (``ON
+    CONFLICT DO NOTHING``), not by a SELECT first: a SELECT plus BEGIN/COMMIT were three of the
+    webhook's round trips, and Django's compiler a quarter of its CPU (docs/scaling.md).
     """
-    payload_check(payload)
+    payload_check(payload, text=text)
     komo_id = str(payload["id"]).strip()
     event = str(payload["event"]).strip()
     komo_time = komo_timestamp_parse(payload["timestamp"])
     delivered_event = event in (hub.events or [])
     now = timezone.now()
-    submission = Submission(
-        hub=hub,
-        komo_id=komo_id,
-        event=event,
-        komo_timestamp=komo_time,
-        payload=payload,
-        received_at=now,
-        status=SubmissionStatus.PENDING if delivered_event else SubmissionStatus.IGNORED,
-        next_attempt_at=now if delivered_event else None,
-        **person_keys(hub, payload),
+    public_id = uuid.uuid4()
+    status = SubmissionStatus.PENDING if delivered_event else SubmissionStatus.IGNORED
+    stored = row_insert_new(
+        Submission,
+        values={
+            "hub_id": hub.pk,
+            "public_id": public_id,
+            "komo_id": komo_id,
+            "event": event,
+            "komo_timestamp": komo_time,
+            "payload": payload if text is None else JsonText(text),
+            "received_at": now,
+            "status": status,
+            "next_attempt_at": now if delivered_event else None,
+            **person_keys(hub, payload),
+        },
+        unique=("hub", "komo_id"),
     )
-    if not row_insert_new(submission, unique=("hub", "komo_id")):
+    if not stored:
         # A repeat (or a concurrent request with the same Komo id won): answer with its row.
         existing = Submission.objects.filter(hub=hub, komo_id=komo_id).first()
         if existing is None:  # it was deleted in between; nothing was stored, so say so
             raise IntegrityError("submission vanished after a conflicting insert")
-        return ReceiveResult(existing, created=False)
-    if delivered_event and hub.active:
-        transaction.on_commit(lambda: hub_delivery_trigger(hub_id=hub.pk))
-    return ReceiveResult(submission, created=True)
+        intake_settle(hub=hub)
+        return ReceiveResult(
+            created=False, public_id=existing.public_id, status=existing.status,
+            submission=existing,
+        )  # fmt: skip
+    intake_settle(hub=hub, trigger=delivered_event and hub.active)
+    return ReceiveResult(created=True, public_id=public_id, status=status)

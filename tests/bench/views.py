@@ -8,7 +8,9 @@
   runner): the floor of a durable intake with no schema at all, for reference.
 
 No JSON parsing, no validation, no authentication: just the write. Plain Django views without
-CSRF, like the webhook (DRF's APIView is CSRF-exempt).
+CSRF, like the webhook, and served the webhook's way: ``portal.settings_bench`` adds ``/bench/``
+to ``INTAKE_PATH_PREFIXES``, so they take the same short path through the middleware
+(``IntakeMiddleware``) and answer with a Content-Length as the webhook does.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ _EXPRESSIONS = {
 
 
 def _accepted() -> HttpResponse:
-    return HttpResponse(ACCEPTED, status=202, content_type="application/json")
+    response = HttpResponse(ACCEPTED, status=202, content_type="application/json")
+    response["Content-Length"] = str(len(ACCEPTED))
+    return response
 
 
 @csrf_exempt
