@@ -39,10 +39,9 @@ from integrations.services.intake import (
     hub_authenticate_by_slug,
     hub_authenticate_by_token,
     hub_signature_check,
-    intake_rate_wait,
-    intake_settle,
     submission_receive,
 )
+from integrations.services.intake_window import intake_rate_wait, intake_settle
 
 log = logging.getLogger(__name__)
 

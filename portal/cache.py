@@ -34,29 +34,27 @@ class RedisCache(DjangoRedisCache):
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
 
-    def incr_window(self, key: str, timeout: int, version: int | None = None) -> int:
-        """Count one more hit of a fixed window that ends ``timeout`` seconds after its first hit,
-        in one round trip (``SET NX EX`` and ``INCR`` pipelined; Django's ``incr`` takes two).
-        The count is a plain integer, so ``get`` reads it like any cached int."""
-        key = self.make_and_validate_key(key, version=version)
-        replies = self._raw(key, ("SET", key, 0, "EX", timeout, "NX"), ("INCR", key))
-        return int(replies[1])
-
-    def incr_window_and_add(
-        self, key: str, timeout: int, add_key: str, add_value: int, add_timeout: int
-    ) -> tuple[int, bool]:
-        """``incr_window(key, timeout)`` and ``add(add_key, add_value, add_timeout)`` in one
-        round trip (the webhook's intake count and its delivery trigger): the window's count and
-        whether ``add_key`` was set."""
-        key = self.make_and_validate_key(key)
-        add_key = self.make_and_validate_key(add_key)
-        replies = self._raw(
-            key,
-            ("SET", key, 0, "EX", timeout, "NX"),
-            ("INCR", key),
-            ("SET", add_key, int(add_value), "EX", max(1, int(add_timeout)), "NX"),
-        )
-        return int(replies[1]), replies[2] is not None
+    def window_incr(
+        self, key: str, amount: int, timeout: int, *, flag_key: str | None = None,
+        flag_timeout: int = 60,
+    ) -> tuple[int, bool]:  # fmt: skip
+        """Add ``amount`` to the count of a fixed window that ends ``timeout`` seconds after its
+        first hit (``SET NX EX`` + ``INCRBY``; Django's ``incr`` takes two round trips), and, with
+        ``flag_key``, ``add`` that key (``SET NX EX``, value 1), all in one round trip: the
+        count after (0 when ``amount`` is 0: not read) and whether the flag was newly set. The
+        values are plain integers, so ``get`` reads them like any cached int."""
+        commands: list[tuple[Any, ...]] = []
+        if amount:
+            key = self.make_and_validate_key(key)
+            commands += [("SET", key, 0, "EX", timeout, "NX"), ("INCRBY", key, int(amount))]
+        if flag_key is not None:
+            flag_key = self.make_and_validate_key(flag_key)
+            commands.append(("SET", flag_key, 1, "EX", max(1, int(flag_timeout)), "NX"))
+        if not commands:
+            return 0, False
+        replies = self._raw(key if amount else flag_key, *commands)
+        count = int(replies[1]) if amount else 0
+        return count, flag_key is not None and replies[-1] is not None
 
     def add(
         self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None

@@ -183,6 +183,13 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_000_000)
 WEBHOOK_HUB_CACHE_SECONDS = env.float("WEBHOOK_HUB_CACHE_SECONDS", default=2.0)
 # Webhooks accepted per hub per minute (429 beyond; Hub.intake_rate_per_minute overrides; 0 = off).
 WEBHOOK_RATE_PER_MINUTE = env.int("WEBHOOK_RATE_PER_MINUTE", default=6000)
+# How often a web process sends a busy hub's intake count and delivery signal to the shared cache
+# (integrations/services/intake_window.py); delivery runs linger as long. 0: on every webhook.
+WEBHOOK_COALESCE_SECONDS = env.float("WEBHOOK_COALESCE_SECONDS", default=0.1)
+if not 0 <= WEBHOOK_COALESCE_SECONDS <= 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("WEBHOOK_COALESCE_SECONDS must be between 0 and 1 (seconds).")
 # Failed sign-ins allowed per username + client address before sign-in waits (429).
 LOGIN_THROTTLE_ATTEMPTS = env.int("LOGIN_THROTTLE_ATTEMPTS", default=5)
 LOGIN_THROTTLE_SECONDS = env.int("LOGIN_THROTTLE_SECONDS", default=900)

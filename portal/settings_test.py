@@ -9,6 +9,9 @@ os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "nUjM0pSgWXwq2zuqV5nC1U3Jz7dF8s1Q
 os.environ.setdefault("BRAZE_EXTRA_ENDPOINTS", "http://127.0.0.1:,http://localhost:")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("Q_SYNC", "true")
+# Every webhook signals at once, so delivery runs never linger (tests call them directly); the
+# coalescing itself is tested with the setting overridden.
+os.environ.setdefault("WEBHOOK_COALESCE_SECONDS", "0")
 
 from portal.settings import *  # noqa: E402,F403
 

@@ -35,7 +35,7 @@ def _english_after_each_test():
 @pytest.fixture(autouse=True)
 def _fresh_intake_windows():
     """Each test starts with no intake counts seen (SQLite reuses hub ids after a rollback)."""
-    from integrations.services.intake import intake_windows_forget
+    from integrations.services.intake_window import intake_windows_forget
 
     intake_windows_forget()
 

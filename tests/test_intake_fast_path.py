@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from integrations.models import Submission
-from integrations.services import intake
+from integrations.services import intake, intake_window
 from integrations.services.hubs import hub_token_issue
 from integrations.services.insert import JsonText, row_insert_new
 from tests.conftest import komo_entry
@@ -143,8 +143,8 @@ def test_the_redis_window_counter_counts_and_expires(settings):
 
     cache = caches["default"]
     key = f"window-test-{uuid.uuid4().hex}"
-    assert [cache.incr_window(key, 5) for _ in range(3)] == [1, 2, 3]
-    assert cache.get(key) == 3
+    assert [cache.window_incr(key, n, 5)[0] for n in (1, 1, 3)] == [1, 2, 5]
+    assert cache.get(key) == 5
     client = cache._cache.get_client(key, write=True)
     assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 5
 
@@ -168,9 +168,10 @@ def test_the_redis_count_and_add_share_one_round_trip():
 
     cache = caches["default"]
     key, flag = f"window-{uuid.uuid4().hex}", f"flag-{uuid.uuid4().hex}"
-    assert cache.incr_window_and_add(key, 5, flag, 1, 60) == (1, True)
-    assert cache.incr_window_and_add(key, 5, flag, 1, 60) == (2, False)
-    assert (cache.get(key), cache.get(flag)) == (2, 1)
+    assert cache.window_incr(key, 1, 5, flag_key=flag) == (1, True)
+    assert cache.window_incr(key, 2, 5, flag_key=flag) == (3, False)
+    assert cache.window_incr(key, 0, 5, flag_key=f"{flag}-2") == (0, True)  # the flag alone
+    assert (cache.get(key), cache.get(flag)) == (3, 1)
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (the CI's 2nd run)")
@@ -183,10 +184,12 @@ def test_a_webhook_counts_and_triggers_in_one_redis_write(make_hub, monkeypatch,
     settings.WEBHOOK_RATE_PER_MINUTE = 10
     dispatch.hub_delivery_flag_clear(hub_id=hub.pk)
     enqueued = []
-    monkeypatch.setattr(intake, "hub_delivery_enqueue", lambda hub_id: enqueued.append(hub_id))
+    monkeypatch.setattr(
+        intake_window, "hub_delivery_enqueue", lambda hub_id: enqueued.append(hub_id)
+    )
     # when two webhooks are settled
     intake.intake_settle(hub=hub, trigger=True)
     intake.intake_settle(hub=hub, trigger=True)
     # then both are counted, and one task is enqueued
-    assert intake._window_seen[hub.pk][1] == 2
+    assert intake_window._windows[hub.pk].seen == 2
     assert enqueued == [hub.pk]

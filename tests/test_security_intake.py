@@ -19,7 +19,7 @@ from django.utils import timezone
 from integrations import tokens
 from integrations.models import Hub, Submission
 from integrations.services.hubs import TOKEN_GRACE_DEFAULT, hub_token_issue
-from integrations.services.intake import (
+from integrations.services.intake_window import (
     intake_rate_wait,
     intake_settle,
     intake_windows_forget,
@@ -219,8 +219,8 @@ def test_a_broken_cache_never_refuses_a_webhook(make_hub, client, monkeypatch):
     def broken(*args, **kwargs):
         raise ConnectionError("redis down")
 
-    # (incr_window, incr_window_and_add: the Redis backend's one-trip counters)
-    for name in ("incr", "add", "incr_window", "incr_window_and_add"):
+    # (window_incr: the Redis backend's one-trip counter and flag)
+    for name in ("incr", "add", "window_incr"):
         for alias in ("throttle", "default"):
             monkeypatch.setattr(caches[alias], name, broken, raising=False)
     assert [post(client, hub, token).status_code for _ in range(3)] == [202] * 3

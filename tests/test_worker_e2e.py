@@ -34,6 +34,10 @@ def database_url() -> str:
 
 @pytest.fixture
 def qcluster(monkeypatch):
+    yield from _qcluster(monkeypatch)
+
+
+def _qcluster(monkeypatch, **extra_env: str):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", False)
@@ -43,6 +47,7 @@ def qcluster(monkeypatch):
         "Q_SYNC": "false",
         "DATABASE_URL": database_url(),
         "Q_WORKERS": "2",
+        **extra_env,
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed after the process ends)
     process = subprocess.Popen(
@@ -95,3 +100,38 @@ def test_posted_submission_reaches_the_sandbox_through_a_real_qcluster(
     from integrations.models import Submission, SubmissionStatus
 
     assert wait_for(lambda: Submission.objects.get().status == SubmissionStatus.DELIVERED)
+
+
+COALESCE = "0.3"
+
+
+@pytest.fixture
+def coalescing_qcluster(monkeypatch, settings):
+    """A cluster and this process's web side with the production-style coalescing of delivery
+    signals on, and no sweep: whatever arrives must arrive through the signals and the linger."""
+    from django_q.models import Schedule
+
+    Schedule.objects.all().delete()
+    settings.WEBHOOK_COALESCE_SECONDS = float(COALESCE)
+    yield from _qcluster(monkeypatch, WEBHOOK_COALESCE_SECONDS=COALESCE)
+
+
+def test_a_burst_with_coalesced_signals_is_all_delivered_without_the_sweep(
+    make_hub, sandbox, live_server, coalescing_qcluster
+):
+    # given
+    from integrations.models import Submission, SubmissionStatus
+
+    hub, token = make_hub(endpoint=sandbox.url)
+    url = f"{live_server.url}/api/v1/hubs/{hub.slug}/submissions"
+    headers = {"Authorization": f"Bearer {token}"}
+    # when a burst arrives: most of its webhooks skip the signal (one per 0.3 s is sent)
+    with requests.Session() as session:
+        for number in range(60):
+            payload = komo_entry(email=f"burst.{number}@example.com")
+            assert session.post(url, json=payload, headers=headers, timeout=10).status_code == 202
+            if number % 20 == 19:
+                time.sleep(0.35)  # three bursts: each one starts a new signal interval
+    # then every one is delivered, well before any sweep would have run
+    delivered = lambda: Submission.objects.filter(status=SubmissionStatus.DELIVERED).count()  # noqa: E731
+    assert wait_for(lambda: delivered() == 60, seconds=20), f"{delivered()} of 60 delivered"

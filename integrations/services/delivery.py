@@ -58,6 +58,8 @@ RUN_SECONDS = 20.0
 # Waits for the key's next rate window up to this long are slept through (Braze's windows are
 # 3 s); longer ones postpone the due submissions and free the worker.
 MAX_BUDGET_SLEEP_SECONDS = 3.5
+# Added to the linger for the flag round trip of the web process (a few ms on one network).
+LINGER_MARGIN_SECONDS = 0.05
 
 
 @lru_cache(maxsize=1)
@@ -144,8 +146,14 @@ def hub_has_due(*, hub_id: int) -> bool:
 
 def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     """Deliver due submissions of one hub until none is due, the connection pauses, the rate
-    budget says wait long, or ``run_seconds`` pass (then another task is enqueued)."""
+    budget says wait long, or ``run_seconds`` pass (then another task is enqueued).
+
+    The run ends only after a check for due work that starts at least ``_linger_seconds()``
+    after it cleared the hub's flag: a webhook that did not set the flag (its web process set it
+    less than ``WEBHOOK_COALESCE_SECONDS`` before) was committed before that check
+    (services/intake_window.py)."""
     hub_delivery_flag_clear(hub_id=hub_id)
+    cleared_at = time.monotonic()
     report = RunReport()
     hub = Hub.objects.select_related("connection").filter(pk=hub_id).first()
     if hub is None or not hub.active:
@@ -168,9 +176,14 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
             _postpone_due(hub_id, wait)
             return report
         limit = settings.DELIVERY_BATCH_SIZE
+        checked_at = time.monotonic()
         claimed, token = submissions_claim(hub_id=hub_id, limit=limit)
         if not claimed:
-            return report
+            linger = cleared_at + _linger_seconds() - checked_at
+            if linger <= 0:
+                return report
+            time.sleep(linger)
+            continue
         if len(claimed) == limit:
             # A full batch: more is probably waiting, so let a free worker help (coalesced).
             hub_delivery_helper(hub_id=hub_id)
@@ -180,6 +193,13 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     if report.more_due:
         hub_delivery_trigger(hub_id=hub_id, force=True)
     return report
+
+
+def _linger_seconds() -> float:
+    """How long after clearing the flag a run's last check must start: the webhooks' coalescing
+    interval, plus a margin for the time the web process's flag round trip took."""
+    interval = settings.WEBHOOK_COALESCE_SECONDS
+    return interval + LINGER_MARGIN_SECONDS if interval > 0 else 0.0
 
 
 def _postpone_due(hub_id: int, wait: float) -> None:

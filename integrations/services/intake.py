@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError
 from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -21,21 +20,14 @@ from django.utils.translation import gettext as _
 
 from integrations import signatures, tokens
 from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
-from integrations.services.dispatch import (
-    FLAG_SECONDS,
-    hub_delivery_enqueue,
-    hub_delivery_flag,
-    hub_delivery_trigger,
-)
 from integrations.services.insert import JsonText, row_insert_new
+from integrations.services.intake_window import intake_settle
 
 log = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("id", "event", "timestamp")
 # Komo bodies are flat; anything deeper is not a Komo webhook (and would cost to store and show).
 MAX_NESTING = 32
-RATE_WINDOW_SECONDS = 60
-THROTTLE_CACHE = "throttle"
 
 
 class IntakeError(Exception):
@@ -121,95 +113,6 @@ def hub_signature_check(*, hub: Hub, header: str | None, body: bytes) -> None:
         body=body,
         secrets_accepted=(hub.signing_secret, hub.signing_secret_previous),
     )
-
-
-# The count of each hub's current intake window as this process last saw it in the shared counter:
-# hub id → (window number, count). See intake_rate_wait.
-_window_seen: dict[int, tuple[int, int]] = {}
-
-
-def intake_windows_forget() -> None:
-    """Forget the intake counts this process has seen (tests: hub ids are reused)."""
-    _window_seen.clear()
-
-
-def _intake_limit(hub: Hub) -> int:
-    return hub.intake_rate_per_minute or settings.WEBHOOK_RATE_PER_MINUTE
-
-
-def intake_rate_wait(*, hub: Hub, now: float | None = None) -> int:
-    """0 when the hub may send one more webhook this minute, else the seconds until its window
-    ends (for ``Retry-After``). ``Hub.intake_rate_per_minute`` overrides
-    ``settings.WEBHOOK_RATE_PER_MINUTE`` (0 there = no limit).
-
-    A fixed window per hub, counted by ``intake_settle`` after each webhook in the throttle cache
-    (Redis: shared by every web process). The decision takes no round trip of its own: it uses
-    the count this process learnt when it settled its previous webhook, so each web process can
-    let at most one webhook too many through per window (the one it admits on an old count).
-    """
-    limit = _intake_limit(hub)
-    if not limit:
-        return 0
-    now = time.time() if now is None else now
-    window = int(now // RATE_WINDOW_SECONDS)
-    seen_window, count = _window_seen.get(hub.pk, (window, 0))
-    if seen_window != window or count < limit:
-        return 0
-    return max(1, math.ceil((window + 1) * RATE_WINDOW_SECONDS - now))
-
-
-def intake_settle(*, hub: Hub, trigger: bool = False, now: float | None = None) -> None:
-    """Count one webhook of the hub in its intake window and, with ``trigger``, ask for the hub's
-    delivery once the stored row is committed: one Redis round trip for both when the row is
-    already committed (autocommit, as in the webhook), else the trigger waits for the commit.
-
-    Neither may ever fail a webhook: a cache that is down counts nothing (and limits nothing),
-    a lost trigger is made good by the sweep."""
-    limit = _intake_limit(hub)
-    now = time.time() if now is None else now
-    window = int(now // RATE_WINDOW_SECONDS)
-    key = f"intake-rate:{hub.pk}:{window}"
-    timeout = RATE_WINDOW_SECONDS + 5
-    cache = _counter_cache()
-    try:
-        if trigger and limit and not connection.in_atomic_block and hasattr(
-            cache, "incr_window_and_add"
-        ):
-            count, flagged = cache.incr_window_and_add(
-                key, timeout, hub_delivery_flag(hub.pk), 1, FLAG_SECONDS
-            )
-            _window_seen[hub.pk] = (window, count)
-            if flagged:
-                hub_delivery_enqueue(hub_id=hub.pk)
-            return
-        if limit:
-            _window_seen[hub.pk] = (window, _window_count(cache, key, timeout))
-    except Exception:  # the limit protects intake; it must never be the reason intake fails
-        log.warning("webhook intake: rate limit cache unavailable; not limiting", exc_info=True)
-        if not trigger:
-            return
-    if trigger:
-        transaction.on_commit(lambda: hub_delivery_trigger(hub_id=hub.pk))
-
-
-def _counter_cache() -> Any:
-    """Redis itself when the default cache is Redis (then the count and the delivery flag share
-    one round trip), else the throttle cache (this process's memory: no database write per
-    webhook on the embedded default)."""
-    default = caches["default"]
-    return default if hasattr(default, "incr_window_and_add") else caches[THROTTLE_CACHE]
-
-
-def _window_count(cache: Any, key: str, timeout: int) -> int:
-    """Count one more hit in a fixed window; one round trip when the window already exists."""
-    if hasattr(cache, "incr_window"):  # Redis (portal.cache): always one round trip
-        return cache.incr_window(key, timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # first hit of the window (or the key just expired)
-        if cache.add(key, 1, timeout):
-            return 1
-        return cache.incr(key)
 
 
 def komo_timestamp_parse(value: Any) -> datetime:
