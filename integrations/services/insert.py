@@ -86,7 +86,7 @@ def row_insert_new(model: type[Model], *, values: dict[str, Any], unique: tuple[
     connection = connections[DEFAULT_DB]
     sql, columns = _statement(model, unique, frozenset(values), connection.vendor)
     params = [_param(column, values, connection) for column in columns]
-    return _execute(connection, sql, params) == 1
+    return statement_run(sql, params) == 1
 
 
 def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
@@ -103,14 +103,17 @@ def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
     return field.get_db_prep_save(value, connection)
 
 
-def _execute(connection: Any, sql: str, params: list[object]) -> int:
-    """Run ``sql`` through Django's cursor machinery (its checks, ``execute_wrappers`` used for
-    instrumentation and fault tests, and its error translation); the row count.
+def statement_run(sql: str, params: list[object]) -> int:
+    """Run one write statement ``sql`` on the default database through Django's cursor machinery
+    (its checks, ``execute_wrappers`` used for instrumentation and fault tests, and its error
+    translation); the row count.
 
     On PostgreSQL through one kept cursor per connection with server-side parameters, which
     psycopg prepares after a few runs: Django's default client cursor quotes every parameter into
     the text in Python, and the server parses and plans the same INSERT again each time; a new
-    cursor per row cost more than binding its parameters (docs/scaling.md)."""
+    cursor per row cost more than binding its parameters (docs/scaling.md). The bench's INSERT
+    ceiling runs its statement here too, so the two are compared like for like."""
+    connection = connections[DEFAULT_DB]
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

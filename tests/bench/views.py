@@ -10,7 +10,9 @@
 No JSON parsing, no validation, no authentication: just the write. Plain Django views without
 CSRF, like the webhook, and served the webhook's way: ``portal.settings_bench`` adds ``/bench/``
 to ``INTAKE_PATH_PREFIXES``, so they take the same short path through the middleware
-(``IntakeMiddleware``) and answer with a Content-Length as the webhook does.
+(``IntakeMiddleware``), run their INSERT through the webhook's own executor (one kept cursor,
+server-side parameters, prepared by psycopg after a few runs: ``statement_run``) and answer with
+a Content-Length as the webhook does. Only the work differs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from functools import lru_cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from integrations.services.insert import statement_run
 
 ACCEPTED = b'{"status":"pending"}'
 CEILING_HUB = "bench-ceiling"
@@ -68,13 +72,11 @@ def _submission_insert() -> tuple[str, int]:
 @csrf_exempt
 def insert(request: HttpRequest) -> HttpResponse:
     sql, hub_id = _submission_insert()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [hub_id, request.body.decode("utf-8")])
+    statement_run(sql, [hub_id, request.body.decode("utf-8")])
     return _accepted()
 
 
 @csrf_exempt
 def insert_small(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute(SMALL_INSERT_SQL, [request.body.decode("utf-8")])
+    statement_run(SMALL_INSERT_SQL, [request.body.decode("utf-8")])
     return _accepted()
