@@ -205,7 +205,7 @@ def intake_profile(running: Running, context: Context, seconds: float = 6.0) -> 
     ours, packages = profile.summarise(raw, top=8)
     raw.unlink(missing_ok=True)
     rows = [
-        Row(f"profile: webhook, Python CPU in our code #{i}", f"{share:4.1f} % {frame[:80]}")
+        Row(f"profile: webhook, Python CPU below our code #{i}", f"{share:4.1f} % {frame[:80]}")
         for i, (share, frame) in enumerate(ours, start=1)
     ]
     rows.append(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.bench.stack import VENV_BIN
 
-# Our own code: its frames are named with their inclusive share.
+# Our own code: each sample is charged to its innermost frame of our code (with what it called).
 OURS = re.compile(r"\((integrations|portal)/")
 PACKAGE = re.compile(r"\(([A-Za-z_]+)[/.]")
 
@@ -52,22 +52,24 @@ def _samples(raw: Path) -> list[tuple[list[str], int]]:
 
 
 def summarise(raw: Path, top: int = 8) -> tuple[list[tuple[float, str]], list[tuple[float, str]]]:
-    """Our functions by inclusive share of the samples, and all samples' own time by package
-    (where the innermost frame is: django, psycopg, redis, gunicorn, …)."""
+    """Our functions by the share of samples whose innermost frame of our code they are (their
+    own time and that of the libraries they call, not of our functions they call: where the
+    webhook's own work goes), and all samples' own time by package (where the innermost frame
+    is: django, psycopg, redis, gunicorn, …)."""
     if not raw.exists():
         return [], []
-    inclusive: Counter[str] = Counter()
+    innermost: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
     total = 0
     for frames, samples in _samples(raw):
         total += samples
-        for frame in set(frames):
-            if OURS.search(frame):
-                inclusive[frame] += samples
+        ours = [frame for frame in frames if OURS.search(frame)]
+        if ours:
+            innermost[ours[-1]] += samples
         package = PACKAGE.search(frames[-1])
         by_package[package.group(1) if package else "other"] += samples
     if not total:
         return [], []
-    ours = [(100.0 * n / total, frame) for frame, n in inclusive.most_common(top)]
+    ours = [(100.0 * n / total, frame) for frame, n in innermost.most_common(top)]
     packages = [(100.0 * n / total, name) for name, n in by_package.most_common(top)]
     return ours, packages
