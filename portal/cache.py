@@ -59,8 +59,8 @@ class RedisCache(DjangoRedisCache):
     def add(
         self, key: str, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
     ) -> bool:
-        """Django's ``add``; for a plain integer with a timeout (the webhook's delivery trigger,
-        on every request) one ``SET NX EX`` on the raw connection."""
+        """Django's ``add``; for a plain integer with a timeout (delivery triggers, locks) one
+        ``SET NX EX`` on the raw connection."""
         seconds = self.get_backend_timeout(timeout)
         if type(value) is not int or not seconds:
             return super().add(key, value, timeout, version)

@@ -26,9 +26,9 @@ def sends(monkeypatch):
     made: list[tuple[int, str | None]] = []
     real = intake_window._send
 
-    def spy(key, amount, flag):
-        made.append((amount, flag))
-        return real(key, amount, flag)
+    def spy(hub, key, amount, signal):
+        made.append((amount, f"deliver-hub-queued:{hub.pk}" if signal else None))
+        return real(hub, key, amount, signal)
 
     monkeypatch.setattr(intake_window, "_send", spy)
     return made

@@ -7,7 +7,7 @@ task, while one committed before is claimed by the running task. The periodic sw
 trigger that is lost anyway (broker down, worker crash).
 
 The webhook sets the flag in the same Redis round trip as its intake count
-(``services.intake.intake_settle``) and then calls ``hub_delivery_enqueue`` when it set it.
+(``services.intake_window.intake_settle``) and then calls ``hub_delivery_enqueue`` when it set it.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ def hub_delivery_flag(hub_id: int) -> str:
     return f"deliver-hub-queued:{hub_id}"
 
 
+def hub_delivery_flag_set(hub_id: int) -> bool:
+    """Set the hub's flag; True if it was not set (then the caller enqueues the task)."""
+    return cache.add(hub_delivery_flag(hub_id), 1, FLAG_SECONDS)
+
+
 def hub_delivery_trigger(*, hub_id: int, force: bool = False) -> bool:
     """Enqueue ``deliver_hub(hub_id)`` unless one is already queued. True if enqueued."""
     try:
-        if not cache.add(hub_delivery_flag(hub_id), 1, FLAG_SECONDS) and not force:
+        if not hub_delivery_flag_set(hub_id) and not force:
             return False
     except Exception:  # the sweep will pick the work up; a trigger must never fail intake
         log.exception("could not enqueue delivery for hub %s", hub_id)

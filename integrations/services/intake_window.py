@@ -40,6 +40,7 @@ from integrations.services.dispatch import (
     FLAG_SECONDS,
     hub_delivery_enqueue,
     hub_delivery_flag,
+    hub_delivery_flag_set,
     hub_delivery_trigger,
 )
 
@@ -119,9 +120,7 @@ def intake_settle(*, hub: Hub, trigger: bool = False, now: float | None = None) 
         return
     key = f"intake-rate:{hub.pk}:{window.number}"
     try:
-        count, enqueue = _send(
-            key, window.unsent if send else 0, hub_delivery_flag(hub.pk) if signal else None
-        )
+        count, enqueue = _send(hub, key, window.unsent if send else 0, signal)
     except Exception:  # the limit protects intake; it must never be the reason intake fails
         log.warning("webhook intake: cache unavailable; not counting", exc_info=True)
         window.unsent = 0  # what cannot be counted limits nothing
@@ -134,19 +133,19 @@ def intake_settle(*, hub: Hub, trigger: bool = False, now: float | None = None) 
             hub_delivery_enqueue(hub_id=hub.pk)
 
 
-def _send(key: str, amount: int, flag: str | None) -> tuple[int, bool]:
-    """Add ``amount`` to the window's shared count and set the delivery ``flag`` (if given):
-    the count after, and whether the flag was newly set (a task must be enqueued)."""
+def _send(hub: Hub, key: str, amount: int, signal: bool) -> tuple[int, bool]:
+    """Add ``amount`` to the window's shared count and, with ``signal``, set the hub's delivery
+    flag: the count after, and whether the flag was newly set (a task must be enqueued)."""
     timeout = RATE_WINDOW_SECONDS + 5
     default = caches["default"]
     if hasattr(default, "window_incr"):  # Redis (portal.cache): one round trip for both
+        flag = hub_delivery_flag(hub.pk) if signal else None
         return default.window_incr(
             key, amount, timeout, flag_key=flag, flag_timeout=FLAG_SECONDS
         )
     count = _count_add(caches[THROTTLE_CACHE], key, amount, timeout) if amount else 0
     # The embedded default: the count in this process's memory, the flag in the database cache.
-    flagged = flag is not None and default.add(flag, 1, FLAG_SECONDS)
-    return count, flagged
+    return count, signal and hub_delivery_flag_set(hub.pk)
 
 
 def _count_add(cache: Any, key: str, amount: int, timeout: int) -> int:
