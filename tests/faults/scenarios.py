@@ -27,7 +27,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Count
 from django.test.utils import override_settings
 
-from integrations.braze.sandbox import BrazeSandbox
+from integrations.braze_sandbox import BrazeSandbox
 from integrations.models import (
     AttemptItem,
     ConnectionStatus,

@@ -22,12 +22,12 @@ the stricter reading, so code that passes here should pass at Braze):
 
 Modules, by role:
 
-* ``sandbox_rules``: Braze's validation rules as pure functions (identifiers, attributes, events,
+* ``rules``: Braze's validation rules as pure functions (identifiers, attributes, events,
   purchases, request limits, transactional bodies).
-* ``sandbox_profiles``: the profile store and attribute semantics.
+* ``profiles``: the profile store and attribute semantics.
 * this module: configuration, request log, faults, rate window, transactional sends, the
   inspection page, the HTTP server and the ``BrazeSandbox`` facade. The public names of the other
-  two modules are re-exported here, so ``from integrations.braze.sandbox import …`` keeps working.
+  two modules are re-exported here, so ``from integrations.braze_sandbox import …`` keeps working.
 
 Standard library HTTP server only; of Django just ``gettext`` and ``escape`` for the page.
 """
@@ -60,7 +60,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.html import escape
 from django.utils.translation import gettext
 
-from integrations.braze.sandbox_profiles import (
+from integrations.braze_sandbox.profiles import (
     Profile,
     ProfileStore,
     apply_attributes,
@@ -70,7 +70,7 @@ from integrations.braze.sandbox_profiles import (
     creation_refusal,
     iso_time,
 )
-from integrations.braze.sandbox_rules import (
+from integrations.braze_sandbox.rules import (
     MAX_ARRAY_LIMIT,
     MAX_EVENT_PROPERTIES,
     MAX_INPUT_MESSAGE,
