@@ -40,11 +40,7 @@ Standard library HTTP server only; of Django just ``gettext`` and ``escape`` for
 
 from __future__ import annotations
 
-from integrations.braze_sandbox.config import (
-    SandboxConfig,
-    SandboxConfigError,
-    mask_key,
-)
+from integrations.braze_sandbox.config import SandboxConfig, SandboxConfigError, mask_key
 from integrations.braze_sandbox.page import render_page
 from integrations.braze_sandbox.profiles import (
     Profile,
@@ -76,9 +72,7 @@ from integrations.braze_sandbox.rules import (
     track_request_problem,
     transactional_problem,
 )
-from integrations.braze_sandbox.server import (
-    BrazeSandbox,
-)
+from integrations.braze_sandbox.server import BrazeSandbox
 from integrations.braze_sandbox.state import (
     MAX_BODY_BYTES,
     RATE_LIMIT_MESSAGE,

@@ -9,10 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from integrations.braze_sandbox.rules import (
-    MAX_ARRAY_LIMIT,
-    is_number,
-)
+from integrations.braze_sandbox.rules import MAX_ARRAY_LIMIT, is_number
 
 
 class SandboxConfigError(ValueError):

@@ -18,11 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from integrations.braze_sandbox.config import SandboxConfig, SandboxConfigError
 from integrations.braze_sandbox.page import render_page
-from integrations.braze_sandbox.rules import (
-    Identity,
-    identity_of,
-    parse_json_object,
-)
+from integrations.braze_sandbox.rules import Identity, identity_of, parse_json_object
 from integrations.braze_sandbox.state import MAX_BODY_BYTES, ApiRequest, Reply, SandboxState
 
 logger = logging.getLogger(__name__)

@@ -21,10 +21,7 @@ from http import HTTPStatus
 from typing import Any, Final, NamedTuple
 
 from integrations.braze_sandbox.config import SandboxConfig, mask_key
-from integrations.braze_sandbox.profiles import (
-    ProfileStore,
-    iso_time,
-)
+from integrations.braze_sandbox.profiles import ProfileStore, iso_time
 from integrations.braze_sandbox.rules import (
     OBJECT_VALIDATORS,
     TRACK_ARRAYS,
