@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from typing import Any
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -87,13 +87,14 @@ _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _hub: ContextVar[str] = ContextVar("hub", default="-")
 
 
-def context_request_begin(request_id: str) -> tuple[Token, Token]:
-    return _request_id.set(request_id), _hub.set("-")
+def context_request_begin(request_id: str) -> None:
+    _request_id.set(request_id)
+    _hub.set("-")
 
 
-def context_request_end(tokens: tuple[Token, Token]) -> None:
-    _request_id.reset(tokens[0])
-    _hub.reset(tokens[1])
+def context_request_end() -> None:
+    _request_id.set("-")
+    _hub.set("-")
 
 
 def context_hub_bind(slug: str) -> None:

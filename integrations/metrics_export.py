@@ -19,11 +19,11 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from integrations import metrics
 from integrations.models import Hub, Submission, SubmissionStatus
 
 
@@ -86,15 +86,13 @@ def _text(status: int, message: str, **headers: str) -> HttpResponse:
     )
 
 
-def exposition() -> bytes:
-    """Every process's metrics (or this process's, when no multi-process directory is set) and
-    the backlog, in Prometheus' text format."""
-    backlog = CollectorRegistry()
-    backlog.register(BacklogCollector())
-    if not metrics.multiproc_dir():
-        return generate_latest(REGISTRY) + generate_latest(backlog)
-    MultiProcessCollector(backlog)
-    return generate_latest(backlog)
+def registry() -> CollectorRegistry:
+    """Every process's metrics (the multi-process directory, which settings always set) and the
+    backlog."""
+    collected = CollectorRegistry()
+    MultiProcessCollector(collected)
+    collected.register(BacklogCollector())
+    return collected
 
 
 @require_GET
@@ -107,4 +105,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             403, _("Metrics need the metrics bearer token or an allowed address."),
             **({"WWW-Authenticate": "Bearer"} if settings.METRICS_TOKEN else {}),
         )
-    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
+    # The text format the scraper asks for (Accept): Prometheus' or OpenMetrics.
+    encoder, content_type = choose_encoder(request.META.get("HTTP_ACCEPT", ""))
+    return HttpResponse(encoder(registry()), content_type=content_type)

@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, reverse
 from django.utils import translation
@@ -83,13 +84,17 @@ class RequestIdMiddleware:
         given = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = given if _SANE_REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
         request.request_id = request_id
-        tokens = context_request_begin(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            context_request_end(tokens)
+        context_request_begin(request_id)  # ended by request_finished, after Django's own
+        response = self.get_response(request)  # "Bad Request: …" line (django.request)
         response.headers.setdefault(REQUEST_ID_HEADER, request_id)
         return response
+
+
+def _request_context_end(**kwargs: object) -> None:
+    context_request_end()
+
+
+request_finished.connect(_request_context_end, dispatch_uid="portal-request-context-end")
 
 
 class SecurityHeadersMiddleware:
