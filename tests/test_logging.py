@@ -16,7 +16,6 @@ import pytest
 from django.test import Client
 
 from integrations.logging import PlainFormatter, RequestContextFilter, json_formatter_class
-from tests.conftest import komo_entry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TOKEN = "kbp_Zq3xY7pathTokenSecret0123456789"
