@@ -21,6 +21,7 @@ from integrations.models import (
 )
 from integrations.services.delivery import objects_of, problems_as_json
 from integrations.spec import HubSpec
+from integrations.values import phone_e164
 
 
 def hubs_visible_to(user) -> QuerySet[Hub]:
@@ -163,8 +164,23 @@ def hub_health(*, hub: Hub) -> HubHealth:
     )
 
 
+def _phone_condition(term: str) -> Q:
+    """Phones are stored in E.164 read in their hub's region: read the term the same way, once
+    per region in use (a local number means another person in another country)."""
+    if not any(character.isdigit() for character in term):
+        return Q(pk__in=[])
+    condition = Q(pk__in=[])
+    regions = Hub.objects.values_list("default_phone_region", flat=True).distinct()
+    for region in regions:
+        e164 = phone_e164(term, region or "")
+        if e164 is not None:
+            condition |= Q(person_phone=e164, hub__default_phone_region=region)
+    return condition
+
+
 def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet[Submission]:
-    """Find by Komo id, our id, email, phone or external id (exact, case-insensitive email)."""
+    """Find by Komo id, our id, email, phone (any spelling of the number) or external id (exact,
+    case-insensitive email)."""
     term = term.strip()
     if not term:
         return queryset
@@ -173,6 +189,7 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
         | Q(person_email=term.lower())
         | Q(person_phone=term)
         | Q(person_external_id=term)
+        | _phone_condition(term)
     )
     try:
         import uuid

@@ -22,6 +22,7 @@ from integrations import signatures, tokens
 from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
 from integrations.services.insert import JsonText, row_insert_new
 from integrations.services.intake_window import intake_settle
+from integrations.values import phone_e164
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def _text(value: Any) -> str:
 
 
 def person_keys(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
-    """Searchable person fields for support: email, phone and external id as captured."""
+    """Searchable person fields for support: email, phone (E.164 when it is one) and external id."""
     identity_value = _text(payload.get(hub.identity_field))
     email = (
         identity_value
@@ -154,9 +155,11 @@ def person_keys(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
         else ""
     )
     external_id = identity_value if hub.identity_type == IdentityType.EXTERNAL_ID else ""
+    phone = phone or _text(payload.get("phone")) or _text(payload.get("mobile"))
     return {
         "person_email": (email or _text(payload.get("email"))).lower()[:254],
-        "person_phone": (phone or _text(payload.get("phone")) or _text(payload.get("mobile")))[:32],
+        # E.164 in the hub's region, so two spellings of one number are one person (issue 10).
+        "person_phone": (phone_e164(phone, hub.default_phone_region) or phone)[:32],
         "person_external_id": external_id[:255],
     }
 
