@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from integrations.admin_guard import SafeChangeListMixin
 from integrations.explain import outcome_explain
 from integrations.forms import (
     BrazeConnectionForm,
@@ -86,7 +87,7 @@ admin.site.index_title = _("Configuration and support")
 
 
 
-class HubScopedAdmin(admin.ModelAdmin):
+class HubScopedAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Read-only admin of rows belonging to a hub, limited to the hubs the user may see."""
 
     hub_lookup = "hub"
@@ -170,7 +171,7 @@ class FieldMappingInline(HubChildInlineMixin, admin.TabularInline):
 
 
 @admin.register(Hub)
-class HubAdmin(admin.ModelAdmin):
+class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
     form = HubForm
     inlines = (BrazeConnectionInline, FieldMappingInline)
     change_form_template = "admin/integrations/hub/change_form.html"
@@ -669,7 +670,7 @@ class ConfigChangeAdmin(HubScopedAdmin):
 
 
 @admin.register(HubMembership)
-class HubMembershipAdmin(admin.ModelAdmin):
+class HubMembershipAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Who may see or edit which hub. Managing it needs Django's own membership permissions."""
 
     list_display = ("user", "hub", "role")
