@@ -186,6 +186,8 @@ class HubJSONField(forms.JSONField):
             except ValueError:
                 raise ValidationError(self.error_messages["invalid"], code="invalid",
                                       params={"value": value}) from None
+        if value is None or value == "":  # "null" (a new hub's empty field) or '""'
+            return {}
         if not isinstance(value, dict):
             raise ValidationError(_("Enter a JSON object ({…}), or leave it empty."),
                                   code="invalid")

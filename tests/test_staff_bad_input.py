@@ -210,3 +210,12 @@ def test_the_portals_own_list_links_still_work(staff, rows, hub):
         f"{SUBMISSIONS}?o=1",
     ):
         assert staff.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("field", JSON_FIELDS)
+@pytest.mark.parametrize("text", ["", "  ", "null"])  # a new hub's form shows "null"
+def test_the_hub_forms_empty_json_fields_are_the_defaults(hub, field, text):
+    form = hub_form(hub, **{field: text})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data[field] == {}
