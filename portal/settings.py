@@ -115,7 +115,7 @@ else:
             "LOCATION": "portal_cache",
         }
     }
-# Counters written on every webhook and sign-in (intake rate limit, sign-in throttling): Redis
+# Counters written on every webhook (intake rate limit): Redis
 # when there is one (shared by every process), else this process's memory, so the embedded
 # default does not add a database write to each webhook. Several web processes without Redis
 # each count on their own.
@@ -124,6 +124,9 @@ CACHES["throttle"] = (
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
 )
+# Failed sign-ins (integrations/middleware.py): few, and they must be shared by every web process
+# (else each of N workers allows its own LOGIN_THROTTLE_ATTEMPTS), so Redis or the database.
+CACHES["login_throttle"] = {**CACHES["default"], "KEY_PREFIX": "login-throttle"}
 
 # --- django-q2 --------------------------------------------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="redis" if REDIS_URL else "orm")
