@@ -22,8 +22,9 @@ from integrations.models import (
     SubmissionStatus,
     TransactionalSend,
 )
-from integrations.services import delivery
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services import braze_api
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.erasure import (
     ErasureInputError,
     erasure_preview,
@@ -158,7 +159,7 @@ def test_erasure_between_claim_and_result_resurrects_nothing(two_hubs, sandbox, 
             person_erase("email", ALEX, [first])  # support erases Alex meanwhile
             return result
 
-    monkeypatch.setattr(delivery, "braze_client", lambda: ErasingWhileOut())
+    monkeypatch.setattr(braze_api, "braze_client", lambda: ErasingWhileOut())
 
     # when
     delivery_run(hub_id=first.pk)
@@ -287,7 +288,6 @@ def test_braze_is_asked_to_delete_in_batches_of_50(make_hub, sandbox):
         receive(hub, ALEX, member_id=f"M-{i}")
     delivery_run(hub_id=hub.pk)
     assert len(sandbox.profiles()) == 120
-    sandbox.reset()
 
     record = person_erase("email", ALEX, [hub], braze=True)
 
@@ -311,3 +311,15 @@ def test_a_key_without_users_delete_is_explained(make_hub, sandbox):
     assert record.braze_outcome == "not_permitted"
     assert "users.delete" in record.braze_answer
     assert not Submission.objects.exists()  # the portal's own copy is erased regardless
+
+
+def test_the_sandbox_refuses_more_than_50_identifiers_or_two_kinds(sandbox):
+    client = BrazeClient()
+    ids = [f"id-{i}" for i in range(51)]
+    too_many = client._post(endpoint=sandbox.url, url=f"{sandbox.url}/users/delete",
+                            api_key="sandbox-test-key-0001", body={"external_ids": ids})
+    two_kinds = client._post(endpoint=sandbox.url, url=f"{sandbox.url}/users/delete",
+                             api_key="sandbox-test-key-0001",
+                             body={"external_ids": ["a"], "braze_ids": ["b"]})
+    assert (too_many.status_code, two_kinds.status_code) == (400, 400)
+    assert "50" in too_many.message

@@ -50,7 +50,7 @@ from integrations.models import (
     Submission,
     TransactionalSend,
 )
-from integrations.services import unchanged
+from integrations.services import braze_api, unchanged
 
 KINDS = ("email", "phone", "external_id")
 COMMAND_ACTOR = "command"
@@ -275,8 +275,6 @@ def _braze_delete(entries: list[_HubFound]) -> tuple[str, str]:
     """Ask each hub's Braze workspace to delete the profile; (outcome, answer without
     identifiers). One set of requests per workspace (endpoint and key), hubs sharing one
     are asked once."""
-    from integrations.services.delivery import braze_client
-
     by_workspace: dict[tuple[str, str], list[_HubFound]] = defaultdict(list)
     lines: list[str] = []
     outcomes: set[str] = set()
@@ -304,7 +302,7 @@ def _braze_delete(entries: list[_HubFound]) -> tuple[str, str]:
             for identifier in entry.identifiers:
                 for key, wanted in identifier.items():
                     identifiers[_DELETE_KIND[key]].append(wanted)
-        results = braze_client().users_delete(
+        results = braze_api.braze_client().users_delete(
             endpoint=endpoint, api_key=api_key, identifiers=identifiers
         )
         outcome, answer = _braze_summary(results)
