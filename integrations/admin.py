@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from integrations.admin_paging import CappedPaginator, EventFilter, VisibleHubFilter
 from integrations.explain import outcome_explain
 from integrations.forms import (
     BrazeConnectionForm,
@@ -46,11 +47,13 @@ from integrations.models import (
     Submission,
 )
 from integrations.selectors import (
+    attempt_item_count,
     can_create_hubs,
     can_edit_hub,
     can_view_hub,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
     submissions_search,
 )
@@ -69,6 +72,7 @@ from integrations.services.hubs import (
     hubs_active_set,
     submissions_redeliver,
 )
+from integrations.templatetags.portal_counts import capped
 from integrations.views import (
     HEALTH_LABELS,
     hub_page_links,
@@ -281,6 +285,13 @@ class HubAdmin(admin.ModelAdmin):
 
     # list columns
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        hubs = list(changelist.result_list)  # evaluated once; the template reuses these objects
+        for hub_id, health in hubs_health(hubs=hubs).items():
+            next(h for h in hubs if h.pk == hub_id).__dict__["_health"] = health
+        return changelist
+
     @admin.display(description=_("health"))
     def health_badge(self, hub: Hub) -> SafeString:
         level = _health(hub).level
@@ -288,16 +299,16 @@ class HubAdmin(admin.ModelAdmin):
                            HEALTH_LABELS[level])
 
     @admin.display(description=_("pending"))
-    def pending_count(self, hub: Hub) -> int:
-        return _health(hub).pending
+    def pending_count(self, hub: Hub) -> str:
+        return capped(_health(hub).pending)
 
     @admin.display(description=_("held"))
-    def held_count(self, hub: Hub) -> int:
-        return _health(hub).held
+    def held_count(self, hub: Hub) -> str:
+        return capped(_health(hub).held)
 
     @admin.display(description=_("failed"))
-    def failed_count(self, hub: Hub) -> int:
-        return _health(hub).failed
+    def failed_count(self, hub: Hub) -> str:
+        return capped(_health(hub).failed)
 
     @admin.display(description=_("Braze connection"))
     def connection_status(self, hub: Hub) -> SafeString | str:
@@ -509,12 +520,9 @@ class SubmissionAdmin(HubScopedAdmin):
         "person_external_id", "attempts", "next_attempt_at",
     )
     list_display_links = ("received_at",)
-    list_filter = (
-        ("hub", RelatedOnlyFieldListFilter), "status", "event",
-        ("received_at", DateFieldListFilter),
-    )
+    list_filter = (VisibleHubFilter, "status", EventFilter, ("received_at", DateFieldListFilter))
     list_select_related = ("hub",)
-    date_hierarchy = "received_at"
+    paginator, show_full_result_count = CappedPaginator, False  # admin_paging.py: no full count
     search_fields = ("komo_id",)  # replaced by submissions_search, see get_search_results
     search_help_text = _("Exact Komo id, submission id, email, phone or external id.")
     actions = ("redeliver",)
@@ -597,9 +605,9 @@ def redeliver_message(count: int, selected: int) -> str:
 class DeliveryAttemptAdmin(HubScopedAdmin):
     list_display = ("started_at", "hub", "status_code", "outcome", "submission_count",
                     "duration_ms", "request_bytes")
-    list_filter = (("hub", RelatedOnlyFieldListFilter), "outcome")
+    list_filter = (VisibleHubFilter, "outcome")
     list_select_related = ("hub",)
-    date_hierarchy = "started_at"
+    paginator, show_full_result_count = CappedPaginator, False  # admin_paging.py: no full count
     fields = ("hub", "started_at", "endpoint", "status_code", "outcome", "explanation",
               "duration_ms", "request_bytes", "submission_links", "request_pretty",
               "response_excerpt")
@@ -609,11 +617,12 @@ class DeliveryAttemptAdmin(HubScopedAdmin):
         css = {"all": ("integrations/admin.css",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
-        return super().get_queryset(request).prefetch_related("items")
+        queryset = super().get_queryset(request).defer("request_body", "response_body")
+        return queryset.annotate(item_count=attempt_item_count())
 
     @admin.display(description=_("submissions"))
     def submission_count(self, attempt: DeliveryAttempt) -> int:
-        return len(attempt.items.all())
+        return attempt.item_count
 
     @admin.display(description=_("in plain words"))
     def explanation(self, attempt: DeliveryAttempt) -> str:

@@ -39,6 +39,7 @@ from integrations.selectors import (
     can_create_hubs,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
     submission_preview,
     user_can_edit_hub,
@@ -174,9 +175,11 @@ class HubRow:
 
 def _hub_rows(user: Any) -> list[HubRow]:
     editable = set(hubs_editable_by(user).values_list("pk", flat=True))
+    hubs = list(hubs_visible_to(user).select_related("connection"))
+    healths = hubs_health(hubs=hubs)
     rows = []
-    for hub in hubs_visible_to(user).select_related("connection"):
-        health = hub_health(hub=hub)
+    for hub in hubs:
+        health = healths[hub.pk]
         rows.append(HubRow(hub=hub, health=health, health_label=HEALTH_LABELS[health.level],
                            connection=getattr(hub, "connection", None),
                            can_edit=hub.pk in editable))
