@@ -516,8 +516,8 @@ def _hubs_active_set(request: HttpRequest, queryset: QuerySet[Hub], *, active: b
 class SubmissionAdmin(HubScopedAdmin):
     change_form_template = "admin/integrations/submission/change_form.html"
     list_display = (
-        "received_at", "hub", "event", "status_badge", "person_email", "person_phone",
-        "person_external_id", "attempts", "next_attempt_at",
+        "received_at", "hub", "event", "status_badge", "person_label", "attempts",
+        "next_attempt_at",
     )
     list_display_links = ("received_at",)
     list_filter = (VisibleHubFilter, "status", EventFilter, ("received_at", DateFieldListFilter))
@@ -528,8 +528,7 @@ class SubmissionAdmin(HubScopedAdmin):
     actions = ("redeliver",)
     fields = (
         "hub", "event", "komo_id", "public_id", "komo_timestamp", "received_at", "status_badge",
-        "status_reason", "attempts", "next_attempt_at", "delivered_at", "person_email",
-        "person_phone", "person_external_id",
+        "status_reason", "attempts", "next_attempt_at", "delivered_at", "redacted_at",
     )
     readonly_fields = fields
 
@@ -548,6 +547,10 @@ class SubmissionAdmin(HubScopedAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, submission: Submission) -> SafeString:
         return status_badge(submission)
+
+    @admin.display(description=_("person"))
+    def person_label(self, submission: Submission) -> str:
+        return submission.person.label or "—"
 
     @admin.action(description=_("Redeliver"), permissions=("redeliver",))
     def redeliver(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:

@@ -1,6 +1,14 @@
-"""Model fields that keep secrets encrypted at rest."""
+"""Model fields that keep secrets and personal data encrypted at rest.
+
+Both fields store Fernet tokens (``crypto``: MultiFernet under FIELD_ENCRYPTION_KEYS, newest key
+first) in a text column; Python code only ever sees the plaintext. An empty value is stored as
+"" (no token), so "nothing kept" (e.g. after retention) costs no bytes and no decryption.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from django.db import models
 
@@ -10,14 +18,20 @@ from integrations import crypto
 FERNET_TOKEN_PREFIX = "gAAAAA"
 
 
+def is_token(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FERNET_TOKEN_PREFIX)
+
+
 class EncryptedTextField(models.TextField):
-    """Stores a str encrypted with MultiFernet; Python code only ever sees the plaintext.
+    """Stores a str encrypted with MultiFernet.
 
     Never rendered by default widgets: forms must use a write-only field (see forms.SecretField).
+    A stored value that is not a token is plaintext kept from before its column was encrypted
+    (``manage.py privacy_upgrade`` encrypts those in batches); it is read as it is meanwhile.
     """
 
     def from_db_value(self, value, expression, connection):  # noqa: ARG002
-        if value is None or value == "":
+        if value is None or value == "" or not is_token(value):
             return value
         return crypto.decrypt(value)
 
@@ -29,7 +43,7 @@ class EncryptedTextField(models.TextField):
     def to_python(self, value):
         """``loaddata`` hands back what ``value_to_string`` wrote: decrypt it. Anything that is
         not a token under one of our keys is plaintext (forms, ``full_clean``)."""
-        if isinstance(value, str) and value.startswith(FERNET_TOKEN_PREFIX):
+        if is_token(value):
             try:
                 return crypto.decrypt(value)
             except crypto.DecryptionError:
@@ -41,3 +55,66 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return crypto.encrypt(value)
+
+
+class EncryptedJSONField(models.TextField):
+    """A JSON value (dict, list, …) stored as the Fernet token of its JSON text; None is "".
+
+    Not queryable by content (by design: nothing can filter on what it cannot read); search goes
+    through the blind index (``blind_index``).
+    """
+
+    description = "JSON, encrypted at rest"
+
+    def __init__(self, *args: Any, empty: type | None = None, **kwargs: Any) -> None:
+        """``empty``: ``list`` or ``dict`` when an empty one is the field's "nothing": it is
+        stored as "" (no token) and read back as a new empty one."""
+        self.empty = empty
+        kwargs.setdefault("default", empty if empty is not None else None)
+        kwargs.setdefault("blank", True)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.empty is not None:
+            kwargs["empty"] = self.empty
+        if kwargs.get("default") is (self.empty if self.empty is not None else None):
+            kwargs.pop("default", None)
+        if kwargs.get("blank") is True:
+            kwargs.pop("blank", None)
+        return name, path, args, kwargs
+
+    def _nothing(self):
+        return self.empty() if self.empty is not None else None
+
+    def get_internal_type(self) -> str:
+        return "TextField"
+
+    def from_db_value(self, value, expression, connection):  # noqa: ARG002
+        if value is None or value == "":
+            return self._nothing()
+        return json.loads(crypto.decrypt(value))
+
+    def to_python(self, value):
+        if is_token(value):
+            try:
+                return json.loads(crypto.decrypt(value))
+            except (crypto.DecryptionError, ValueError):
+                return value
+        return value
+
+    def get_prep_value(self, value):
+        if value is None or value == "" or (self.empty is not None and value == self.empty()):
+            return ""
+        return crypto.encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def get_db_prep_json_text(self, text: str) -> str:
+        """The stored form of JSON text already checked by the caller (the webhook's body)."""
+        return crypto.encrypt(text) if text else ""
+
+    def value_to_string(self, obj):
+        """``dumpdata`` writes the ciphertext."""
+        return self.get_prep_value(self.value_from_object(obj))
+
+    def formfield(self, **kwargs):  # never an editable text box of ciphertext or plaintext
+        return None

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from integrations.fields import EncryptedTextField
+from integrations.blind_index import Person, person_of
+from integrations.fields import EncryptedJSONField, EncryptedTextField
 from integrations.spec import (
     DEFAULT_EVENTS,
     IDENTITY_TYPES,
@@ -21,6 +24,9 @@ from integrations.spec import (
     event_rules_from_config,
     transactional_from_config,
 )
+
+DEFAULT_RETENTION_DAYS = 90
+MAX_RETENTION_DAYS = 3650
 
 
 def default_events() -> list[str]:
@@ -131,6 +137,15 @@ class Hub(models.Model):
     engagement_attributes = models.JSONField(_("engagement attributes"), default=dict, blank=True)
     # Komo moment (event kind) → Braze transactional campaign.
     transactional = models.JSONField(_("transactional emails"), default=dict, blank=True)
+    retention_days = models.PositiveIntegerField(
+        _("keep personal data for (days)"),
+        default=DEFAULT_RETENTION_DAYS,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_RETENTION_DAYS)],
+        help_text=_(
+            "Submissions and delivery records older than this lose their personal data "
+            "(payload, Braze requests and answers); status, times and counts stay."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -260,14 +275,21 @@ class SubmissionStatus(models.TextChoices):
 
 
 class Submission(models.Model):
-    """One Komo webhook body. The row is the delivery queue of record."""
+    """One Komo webhook body. The row is the delivery queue of record.
+
+    Personal data is kept only encrypted (``payload``, ``problems``); support finds a person
+    through the blind index (``*_hash``: keyed hashes of normalised identifiers, see
+    ``blind_index``). Past the hub's retention window both are emptied (``redacted_at``).
+    ``*_legacy`` hold what an installation stored in plain text before encryption, until
+    ``manage.py privacy_upgrade`` has encrypted it; reads fall back to them meanwhile.
+    """
 
     hub = models.ForeignKey(Hub, on_delete=models.PROTECT, related_name="submissions")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     komo_id = models.CharField(_("Komo id"), max_length=200)
     event = models.CharField(_("Komo event"), max_length=200)
     komo_timestamp = models.DateTimeField(_("Komo time"), null=True, blank=True)
-    payload = models.JSONField(_("payload as received"))
+    payload = EncryptedJSONField(_("payload as received"))
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     status = models.CharField(
         _("status"),
@@ -281,12 +303,14 @@ class Submission(models.Model):
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
-    problems = models.JSONField(_("problems"), default=list, blank=True)
-    person_email = models.CharField(_("email"), max_length=254, blank=True, db_index=True)
-    person_phone = models.CharField(_("phone"), max_length=32, blank=True, db_index=True)
-    person_external_id = models.CharField(
-        _("external id"), max_length=255, blank=True, db_index=True
-    )
+    problems = EncryptedJSONField(_("problems"), empty=list)
+    email_hash = models.CharField(max_length=32, blank=True, default="", editable=False)
+    email_local_hash = models.CharField(max_length=32, blank=True, default="", editable=False)
+    phone_hash = models.CharField(max_length=32, blank=True, default="", editable=False)
+    external_id_hash = models.CharField(max_length=32, blank=True, default="", editable=False)
+    redacted_at = models.DateTimeField(_("personal data removed"), null=True, blank=True)
+    payload_legacy = models.JSONField(null=True, blank=True, editable=False)
+    problems_legacy = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -304,10 +328,38 @@ class Submission(models.Model):
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
             models.Index(fields=["status", "-received_at"], name="submission_status_recent"),
             models.Index(fields=["komo_id"], name="submission_komo_id"),
+            *(
+                models.Index(
+                    fields=[column], name=f"submission_{column}", condition=~Q(**{column: ""})
+                )
+                for column in ("email_hash", "email_local_hash", "phone_hash", "external_id_hash")
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.komo_id}"
+
+    @cached_property
+    def person(self) -> Person:
+        """Who this is about, read from the (decrypted) payload; empty once redacted."""
+        return person_of(
+            self.payload, identity_type=self.hub.identity_type,
+            identity_field=self.hub.identity_field,
+        )  # fmt: skip
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        legacy_fallback(instance, ("payload", "payload_legacy"), ("problems", "problems_legacy"))
+        return instance
+
+
+def legacy_fallback(instance: models.Model, *pairs: tuple[str, str]) -> None:
+    """A row stored before encryption: read its plain legacy value until it is upgraded."""
+    loaded = instance.__dict__
+    for name, legacy in pairs:
+        if loaded.get(legacy) is not None and not loaded.get(name, True):
+            loaded[name] = loaded[legacy]
 
 
 class Outcome(models.TextChoices):
@@ -332,12 +384,14 @@ class DeliveryAttempt(models.Model):
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     duration_ms = models.FloatField(default=0)
     endpoint = models.CharField(max_length=300)
-    request_body = models.JSONField()
+    request_body = EncryptedJSONField(empty=dict)
     request_bytes = models.PositiveIntegerField(default=0)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     message = models.TextField(blank=True)
-    response_body = models.TextField(blank=True)
+    response_body = EncryptedTextField(blank=True)
+    redacted_at = models.DateTimeField(null=True, blank=True)
+    request_body_legacy = models.JSONField(null=True, blank=True, editable=False)
     submissions = models.ManyToManyField(
         Submission, through="AttemptItem", related_name="delivery_attempts"
     )
@@ -349,6 +403,12 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.outcome}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        legacy_fallback(instance, ("request_body", "request_body_legacy"))
+        return instance
 
 
 class ItemResult(models.TextChoices):
@@ -364,7 +424,7 @@ class AttemptItem(models.Model):
         Submission, on_delete=models.CASCADE, related_name="attempt_items"
     )
     result = models.CharField(max_length=20, choices=ItemResult.choices)
-    error = models.TextField(blank=True)
+    error = EncryptedTextField(blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -396,6 +456,7 @@ class ConfigChange(models.Model):
 
 
 class HubRole(models.TextChoices):
+    HEALTH = "health", _("Can view health (no personal data)")
     VIEWER = "viewer", _("Can view (support)")
     EDITOR = "editor", _("Can edit (marketer)")
 
@@ -458,9 +519,10 @@ class TransactionalSend(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    request_body = models.JSONField(default=dict, blank=True)
+    request_body = EncryptedJSONField(empty=dict)
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.TextField(blank=True)
+    response_body = EncryptedTextField(blank=True)
+    request_body_legacy = models.JSONField(null=True, blank=True, editable=False)
     dispatch_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -472,3 +534,65 @@ class TransactionalSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.external_send_id}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        legacy_fallback(instance, ("request_body", "request_body_legacy"))
+        return instance
+
+
+class ErasureRecord(models.Model):
+    """One erasure of a person (right to erasure): who, when, where and how much; never whom.
+
+    ``counts``: hub slug → {"submissions": n, "attempt_items": n, "transactional_sends": n}.
+    ``braze_outcome``: "" (Braze not asked), "deleted", "failed", "not_permitted" …;
+    ``braze_answer``: Braze's own answer text (it never echoes the identifiers).
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor = models.CharField(max_length=150, blank=True)  # the username then, or "command"
+    identifier_kind = models.CharField(max_length=20)  # email | phone | external_id
+    hub_slugs = models.JSONField(default=list)
+    counts = models.JSONField(default=dict)
+    braze_outcome = models.CharField(max_length=30, blank=True)
+    braze_answer = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("erasure")
+        verbose_name_plural = _("erasures")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.identifier_kind}"
+
+
+class AccessRecord(models.Model):
+    """Someone was shown a submission's personal data: who, when, which submission, which page."""
+
+    at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    username = models.CharField(max_length=150, blank=True)
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="access_records")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    submission_public_id = models.UUIDField()
+    page = models.CharField(max_length=40)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("access to personal data")
+        verbose_name_plural = _("access to personal data")
+        indexes = [
+            models.Index(fields=["hub", "-at"], name="access_hub_recent"),
+            models.Index(fields=["user", "-at"], name="access_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"

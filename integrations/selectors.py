@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from integrations import blind_index
 from integrations.batching import batch_build
 from integrations.mapping import map_submission
 from integrations.models import (
@@ -223,20 +226,27 @@ def hub_health(*, hub: Hub) -> HubHealth:
 
 
 def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet[Submission]:
-    """Find by Komo id, our id, email, phone or external id (exact, case-insensitive email)."""
+    """Find by Komo id or our id (whole), or a person as support types them: an email in any
+    case, whole or the part before its ``@``; a phone in any format (read with each searched
+    hub's default region); an external id. Personal data is encrypted at rest, so people are
+    found through the blind index (keyed hashes of normalised values), never by substring."""
     term = term.strip()
     if not term:
         return queryset
-    condition = (
-        Q(komo_id=term)
-        | Q(person_email=term.lower())
-        | Q(person_phone=term)
-        | Q(person_external_id=term)
+    # A local number means something else in each hub's region: try every hub's (a few).
+    regions = tuple(
+        sorted(set(Hub.objects.values_list("default_phone_region", flat=True)) | {""})
     )
-    try:
-        import uuid
-
+    hashes = blind_index.search_hashes(term, regions=regions)
+    condition = Q(komo_id=term)
+    if hashes.email:
+        condition |= Q(email_hash=hashes.email)
+    if hashes.email_local:
+        condition |= Q(email_local_hash=hashes.email_local)
+    if hashes.phones:
+        condition |= Q(phone_hash__in=hashes.phones)
+    if hashes.external_id:
+        condition |= Q(external_id_hash=hashes.external_id)
+    with contextlib.suppress(ValueError):
         condition |= Q(public_id=uuid.UUID(term))
-    except ValueError:
-        pass
     return queryset.filter(condition)

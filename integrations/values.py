@@ -364,17 +364,26 @@ def _invalid_date() -> ValueProblem:
     )
 
 
-def normalise_phone(raw: Any, default_region: str) -> str:
-    """The E.164 form of a valid phone number; without "+" it is read in ``default_region``."""
-    text = raw if isinstance(raw, str) else str(raw) if type(raw) is int else ""
-    region = default_region.strip().upper()
+def phone_e164(text: str, region: str) -> str | None:
+    """The E.164 form of a valid phone number (without "+" it is read in ``region``), or None.
+    The one phone normalisation: mapping, person keys and search hashes all use it."""
+    region = (region or "").strip().upper()
     try:
         number = phonenumbers.parse(text, region or None)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise _invalid_phone(region)
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(raw: Any, default_region: str) -> str:
+    """The E.164 form of a valid phone number; without "+" it is read in ``default_region``."""
+    text = raw if isinstance(raw, str) else str(raw) if type(raw) is int else ""
+    e164 = phone_e164(text, default_region)
+    if e164 is None:
+        raise _invalid_phone(default_region.strip().upper())
+    return e164
 
 
 def _invalid_phone(region: str) -> ValueProblem:

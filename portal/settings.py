@@ -203,6 +203,9 @@ BRAZE_RATE_WINDOW_SECONDS = env.float("BRAZE_RATE_WINDOW_SECONDS", default=3.0)
 DELIVERY_CLAIM_SECONDS = env.int("DELIVERY_CLAIM_SECONDS", default=120)
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=5)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+# The key of the blind index (keyed hashes that let support find a person's encrypted
+# submissions). Empty: derived from SECRET_KEY; set it in production so SECRET_KEY can rotate.
+BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
 
 if not DEBUG:
     # Fail at start-up, not at the first encrypted write.

@@ -28,6 +28,7 @@ from integrations.models import (
     Submission,
     SubmissionStatus,
 )
+from integrations.services.intake import person_hash_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +69,7 @@ def submission_create(hub: Hub, *, status: str = SubmissionStatus.PENDING, **pay
             "first_name": "Priya", **payload}
     return Submission.objects.create(
         hub=hub, komo_id=komo_id, event=body["event"], payload=body, status=status,
-        person_email=str(body.get("email", "")).lower(), attempts=3 if status == "failed" else 0,
+        **person_hash_columns(hub, body), attempts=3 if status == "failed" else 0,
     )
 
 

@@ -28,6 +28,7 @@ from integrations.models import (
     Submission,
     SubmissionStatus,
 )
+from integrations.services.intake import person_hash_columns
 
 pytestmark = pytest.mark.browser
 
@@ -112,13 +113,14 @@ def demo_submissions(hub: Hub) -> Submission:
                    "optin": "true"}
         Submission.objects.create(hub=hub, komo_id=payload["id"], event=payload["event"],
                                   payload=payload, status=SubmissionStatus.DELIVERED,
-                                  delivered_at=now, attempts=1, person_email=email)
+                                  delivered_at=now, attempts=1,
+                                  **person_hash_columns(hub, payload))
     payload = {"id": "komo-failed", "event": "CompetitionEntrySuccess",
                "timestamp": "2026-03-14T09:30:00.000Z", "email": "alex@example.com",
                "first_name": "<script>alert(1)</script>", "mobile": "0412 555 019"}
     failed = Submission.objects.create(
         hub=hub, komo_id=payload["id"], event=payload["event"], payload=payload,
-        status=SubmissionStatus.FAILED, attempts=1, person_email="alex@example.com",
+        status=SubmissionStatus.FAILED, attempts=1, **person_hash_columns(hub, payload),
         status_reason="Braze refused the request as invalid (400); it is not retried.",
     )
     attempt = DeliveryAttempt.objects.create(

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from integrations import blind_index
 from integrations.models import Submission, SubmissionStatus
 from tests.conftest import komo_entry
 
@@ -39,7 +40,7 @@ def test_new_submission_is_accepted_with_202_and_stored_pending(make_hub, client
     assert response.json() == {"submission": str(stored.public_id), "status": "pending"}
     assert stored.payload == payload
     assert stored.status == SubmissionStatus.PENDING
-    assert stored.person_email == "priya.natarajan@example.com"
+    assert stored.email_hash == blind_index.blind_hash("email", "priya.natarajan@example.com")
     assert stored.next_attempt_at is not None
 
 

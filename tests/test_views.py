@@ -22,6 +22,7 @@ from integrations.models import (
     Submission,
     SubmissionStatus,
 )
+from integrations.services.intake import person_hash_columns
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def submission_create(hub: Hub, *, status: str = SubmissionStatus.PENDING, **cha
     payload = entry(**changes)
     return Submission.objects.create(hub=hub, komo_id=payload["id"], event=payload["event"],
                                      payload=payload, status=status,
-                                     person_email=payload["email"].lower())
+                                     **person_hash_columns(hub, payload))
 
 
 def member(client, hub: Hub | None, *, role: str = HubRole.EDITOR, username: str = "marketer"):

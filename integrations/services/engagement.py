@@ -13,13 +13,14 @@ from collections.abc import Iterable
 from integrations.event_mapping import MappingContext
 from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
 
-# The searchable person column intake fills for each identity type (braze_id has none).
+# The blind-index column intake fills for each identity type (braze_id has none): the same
+# person, however the value was written (case of an email, format of a phone), has one hash.
 _PERSON_COLUMN = {
-    IdentityType.EXTERNAL_ID: "person_external_id",
-    IdentityType.ALIAS_EMAIL: "person_email",
-    IdentityType.EMAIL: "person_email",
-    IdentityType.ALIAS_PHONE: "person_phone",
-    IdentityType.PHONE: "person_phone",
+    IdentityType.EXTERNAL_ID: "external_id_hash",
+    IdentityType.ALIAS_EMAIL: "email_hash",
+    IdentityType.EMAIL: "email_hash",
+    IdentityType.ALIAS_PHONE: "phone_hash",
+    IdentityType.PHONE: "phone_hash",
 }
 
 

@@ -97,7 +97,8 @@ def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
         return field.get_db_prep_save(field.get_default(), connection)
     value = values[field.name] if field.name in values else values[field.attname]
     if isinstance(value, JsonText):
-        return value.text
+        json_text = getattr(field, "get_db_prep_json_text", None)  # e.g. encrypted at rest
+        return json_text(value.text) if json_text else value.text
     if isinstance(value, Model) and field.is_relation:  # e.g. "hub": the related row itself
         value = getattr(value, field.target_field.attname)
     return field.get_db_prep_save(value, connection)

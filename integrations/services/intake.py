@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from integrations import signatures, tokens
-from integrations.models import Hub, IdentityType, Submission, SubmissionStatus
+from integrations import blind_index, signatures, tokens
+from integrations.models import Hub, Submission, SubmissionStatus
 from integrations.services.insert import JsonText, row_insert_new
 from integrations.services.intake_window import intake_settle
 
@@ -140,25 +140,12 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def person_keys(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
-    """Searchable person fields for support: email, phone and external id as captured."""
-    identity_value = _text(payload.get(hub.identity_field))
-    email = (
-        identity_value
-        if hub.identity_type in (IdentityType.ALIAS_EMAIL, IdentityType.EMAIL)
-        else ""
+def person_hash_columns(hub: Hub, payload: dict[str, Any]) -> dict[str, str]:
+    """The blind-index columns of a submission (keyed hashes, never the values)."""
+    person = blind_index.person_of(
+        payload, identity_type=hub.identity_type, identity_field=hub.identity_field
     )
-    phone = (
-        identity_value
-        if hub.identity_type in (IdentityType.ALIAS_PHONE, IdentityType.PHONE)
-        else ""
-    )
-    external_id = identity_value if hub.identity_type == IdentityType.EXTERNAL_ID else ""
-    return {
-        "person_email": (email or _text(payload.get("email"))).lower()[:254],
-        "person_phone": (phone or _text(payload.get("phone")) or _text(payload.get("mobile")))[:32],
-        "person_external_id": external_id[:255],
-    }
+    return blind_index.person_hashes(person, region=hub.default_phone_region).as_columns()
 
 
 def _text_problem(text: str) -> str | None:
@@ -300,7 +287,7 @@ def submission_receive(
             "received_at": now,
             "status": status,
             "next_attempt_at": now if delivered_event else None,
-            **person_keys(hub, payload),
+            **person_hash_columns(hub, payload),
         },
         unique=("hub", "komo_id"),
     )

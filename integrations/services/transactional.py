@@ -94,7 +94,7 @@ def transactional_enqueue(*, hub: Hub, submission_ids: list[int]) -> int:
     wanted = {item.event for item in spec.transactional}
     submissions = Submission.objects.filter(
         pk__in=submission_ids, hub=hub, status=SubmissionStatus.DELIVERED, event__in=wanted
-    ).only("pk", "komo_id", "payload")
+    ).only("pk", "komo_id", "payload", "payload_legacy")
     rows = [row for submission in submissions if (row := _send_row(hub, spec, submission))]
     existing = set(
         TransactionalSend.objects.filter(

@@ -19,17 +19,16 @@ only, never values). The rules:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.utils import timezone
 
+from integrations import blind_index
 from integrations.braze.attributes import IDENTIFIER_KEYS
 from integrations.models import DeliveredValue
 
-PERSON_KEY_MAX = 300
 _ALIAS_TYPES = frozenset({"alias_email", "alias_phone"})
 
 
@@ -46,9 +45,8 @@ def person_key(attributes: Mapping[str, Any], identity_type: str) -> str | None:
     key = f"{identifier_name(identity_type)}:" + json.dumps(
         identifier, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
-    if len(key) > PERSON_KEY_MAX:
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-    return key
+    # Kept as a keyed hash: the table must not be a plain list of the hub's people.
+    return blind_index.blind_hash("person", key)
 
 
 def value_hash(value: Any) -> str | None:
@@ -56,7 +54,7 @@ def value_hash(value: Any) -> str | None:
     if isinstance(value, dict):
         return None
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return blind_index.short_digest(text)
 
 
 def _kept(name: str, identity_type: str) -> bool:

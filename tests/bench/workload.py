@@ -107,7 +107,7 @@ def _factory(path: str, headers: dict[str, str], run: str, people: int | None) -
 def submissions_queue(hub: Any, count: int, *, run: str, batch: int = 2000) -> None:
     """Store ``count`` pending submissions directly (the state intake leaves behind), fast."""
     from integrations.models import Submission, SubmissionStatus
-    from integrations.services.intake import person_keys
+    from integrations.services.intake import person_hash_columns
 
     now = timezone.now()
     rows = []
@@ -123,7 +123,7 @@ def submissions_queue(hub: Any, count: int, *, run: str, batch: int = 2000) -> N
                 received_at=now,
                 status=SubmissionStatus.PENDING,
                 next_attempt_at=now,
-                **person_keys(hub, payload),
+                **person_hash_columns(hub, payload),
             )
         )
     Submission.objects.bulk_create(rows, batch_size=batch)

@@ -25,6 +25,7 @@ from django.db import connection
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
+from integrations import blind_index
 from integrations.models import Hub, Submission, SubmissionStatus
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -287,9 +288,14 @@ def outcome(hub: Hub, emails: Iterable[str], requests_log: list[dict[str, Any]])
     and listed for support. Duplicated: applied by Braze more than once."""
     emails = {email.lower() for email in emails}
     accepted = braze_accepted(requests_log)
-    rows = dict(
-        Submission.objects.filter(hub=hub).values_list("person_email", "status")
-    )
+    by_hash = dict(
+        Submission.objects.filter(hub=hub).values_list("email_hash", "status")
+    )  # personal data is encrypted at rest: match people by their blind-index hash
+    rows = {
+        email: by_hash[digest]
+        for email in emails
+        if (digest := blind_index.blind_hash("email", email)) in by_hash
+    }
     missing = {email for email in emails if email not in rows}
     unapplied = {
         email for email in emails - missing
