@@ -208,7 +208,9 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "connection": getattr(hub, "connection", None),
         "can_edit": user_can_edit_hub(request.user, hub),
         "webhook": hub_webhook_urls(request, hub),
-        "submissions": Submission.objects.filter(hub=hub)[:RECENT_SUBMISSIONS],
+        "submissions": Submission.objects.filter(hub=hub).select_related("hub")[
+            :RECENT_SUBMISSIONS
+        ],
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
         "edit_url": reverse("admin:integrations_hub_change", args=[hub.pk]),
         "submissions_url": submissions_changelist_url(hub),
@@ -296,7 +298,7 @@ def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "source": source,
         "preview": preview,
-        "picks": Submission.objects.filter(hub=hub)[:PREVIEW_PICKS],
+        "picks": Submission.objects.filter(hub=hub).select_related("hub")[:PREVIEW_PICKS],
     }
     return render(request, "integrations/hub_preview.html", context)
 
