@@ -100,16 +100,10 @@ def load(rows: int, hubs: int, days: int) -> list[str]:
     from django.core.management import call_command
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
     notes = []
     started = time.monotonic()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE integrations_attemptitem, integrations_deliveryattempt, "
-            "integrations_transactionalsend, integrations_submission, integrations_configchange, "
-            "integrations_deliveredvalue, integrations_fieldmapping, integrations_brazeconnection, "
-            "integrations_hubmembership, integrations_hub RESTART IDENTITY CASCADE"
-        )
+    _empty()  # first: migrations then run on empty tables, whatever the last load left
+    call_command("migrate", verbosity=0)
     hub_objects = _hubs(hubs)
     pool = _pool(hub_objects)
     notes.append(f"pool: {pool} submissions stored by submission_receive")
@@ -142,6 +136,18 @@ def load(rows: int, hubs: int, days: int) -> list[str]:
     notes.append(f"load: {rows:,} submissions over {hubs} hubs and {days} days in "
                  f"{time.monotonic() - started:.0f} s (sizes {sizes[0]:,} … {sizes[-1]:,})")
     return notes
+
+
+def _empty() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                       "AND (tablename LIKE %s OR tablename LIKE %s)",
+                       ["integrations\\_%", "django\\_q\\_%"])
+        tables = [name for (name,) in cursor.fetchall()]
+        if tables:
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 def _hubs(count: int) -> list:
@@ -304,7 +310,7 @@ def pages(samples: int, label: str) -> list[Row]:
     busiest = Hub.objects.get(slug="volume-00")
     failed = Submission.objects.filter(hub=busiest, status="failed").only("public_id").first()
     some = Submission.objects.filter(hub=busiest).order_by("id")[1000:1001].get()
-    attempt = DeliveryAttempt.objects.filter(hub=busiest).order_by("id")[100:101].get()
+    attempt = DeliveryAttempt.objects.filter(hub=busiest).order_by("-id").first()
     email = f"{FIRST[7]}.{LAST[0]}.0.7@example.com"  # a person of the pool (hub 0, person 7)
     admin = "/admin/integrations/"
     urls = [
