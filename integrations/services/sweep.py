@@ -12,7 +12,7 @@ sweep).
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import ConnectionStatus, Hub, Submission, SubmissionStatus
@@ -20,13 +20,13 @@ from integrations.services.dispatch import hub_delivery_trigger
 from integrations.services.transactional import transactional_sweep
 
 
-def hubs_with_due_submissions(now=None) -> list[int]:
+def hubs_with_due_submissions(now=None) -> QuerySet:
     """Ids of the active, connected, unpaused hubs with at least one due submission; each once."""
     now = now or timezone.now()
     due = Submission.objects.filter(
         hub_id=OuterRef("pk"), status=SubmissionStatus.PENDING, next_attempt_at__lte=now
     ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-    return list(
+    return (
         Hub.objects.filter(active=True, connection__isnull=False)
         .exclude(connection__status=ConnectionStatus.PAUSED)
         .filter(Exists(due))
@@ -36,5 +36,6 @@ def hubs_with_due_submissions(now=None) -> list[int]:
 
 
 def sweep_due() -> int:
-    triggered = sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hubs_with_due_submissions())
+    hub_ids = list(hubs_with_due_submissions())  # read before triggering anything
+    triggered = sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hub_ids)
     return triggered + transactional_sweep()

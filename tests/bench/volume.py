@@ -347,29 +347,57 @@ def pages(samples: int, label: str) -> list[Row]:
     return rows
 
 
+def _explain_ms(queryset) -> float:
+    """Planning + execution time of ``queryset``'s SQL, by EXPLAIN ANALYZE (server side only)."""
+    from django.db import connection
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return plan[0]["Planning Time"] + plan[0]["Execution Time"]
+
+
 def queries(samples: int) -> list[Row]:
+    """The claim's SELECT … FOR UPDATE SKIP LOCKED and the sweep's hub query by EXPLAIN ANALYZE
+    (in a transaction rolled back), and the whole claim as the worker calls it."""
     from django.db import transaction
+    from django.utils import timezone
 
     from integrations.models import Hub, Submission
-    from integrations.services.delivery import submissions_claim
+    from integrations.services.delivery import submissions_claim, submissions_claimable
     from integrations.services.sweep import hubs_with_due_submissions
 
+    Hub.objects.update(active=True)
     due = Submission.objects.filter(status="pending").count()
     busiest = Hub.objects.get(slug="volume-00")
-    Hub.objects.update(active=True)
+
+    def explained(make) -> tuple[float, float]:
+        times = []
+        for _ in range(samples + 1):
+            with transaction.atomic():
+                times.append(_explain_ms(make()))
+                transaction.set_rollback(True)
+        return _percentiles(times[1:])
 
     def claim() -> None:
         with transaction.atomic():
             submissions_claim(hub_id=busiest.pk, limit=50)
             transaction.set_rollback(True)
 
-    rows = []
-    for name, run in (("delivery claim (50 rows)", claim), ("sweep hub query",
-                                                           hubs_with_due_submissions)):
-        p50, p95 = _timed(run, samples)
-        rows.append(Row(f"{name}, {due} rows due, p50 / p95", f"{p50:.1f} / {p95:.1f} ms",
-                        f"< {QUERY_TARGET_MS:.0f} ms", p95 < QUERY_TARGET_MS))
-    return rows
+    figures = [
+        ("claim SELECT (EXPLAIN ANALYZE)", explained(lambda: submissions_claimable(
+            hub_id=busiest.pk, limit=50, now=timezone.now())), QUERY_TARGET_MS),
+        ("sweep hub query (EXPLAIN ANALYZE)",
+         explained(lambda: hubs_with_due_submissions()), QUERY_TARGET_MS),
+        ("claim of 50 as the worker runs it (Python)", _timed(claim, samples), None),
+    ]
+    return [
+        Row(f"{name}, {due} rows due, p50 / p95", f"{p50:.1f} / {p95:.1f} ms",
+            f"< {target:.0f} ms" if target else "", p95 < target if target else None)
+        for name, (p50, p95), target in figures
+    ]
 
 
 def disk(label: str) -> list[Row]:
