@@ -274,6 +274,9 @@ class SubmissionStatus(models.TextChoices):
     IGNORED = "ignored", _("Ignored (event not delivered by this hub)")
 
 
+PROBLEM_STATUSES = ("failed", "held")
+
+
 class Submission(models.Model):
     """One Komo webhook body. The row is the delivery queue of record.
 
@@ -326,7 +329,16 @@ class Submission(models.Model):
                 condition=Q(status="pending"),
             ),
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
-            models.Index(fields=["status", "-received_at"], name="submission_status_recent"),
+            # Pages at volume (docs/decisions.md, "Fast at volume"): the newest first across
+            # hubs; failed and held rows (few) by status, per hub too; delivered rows by time.
+            # Partial indexes of statuses the webhook never writes cost its INSERT nothing.
+            models.Index(fields=["-received_at", "-id"], name="submission_recent"),
+            models.Index(fields=["status", "-received_at"], name="submission_problem_recent",
+                         condition=Q(status__in=PROBLEM_STATUSES)),
+            models.Index(fields=["hub", "status", "-received_at"], name="submission_hub_problem",
+                         condition=Q(status__in=PROBLEM_STATUSES)),
+            models.Index(fields=["hub", "-delivered_at"], name="submission_hub_delivered",
+                         condition=Q(status="delivered")),
             models.Index(fields=["komo_id"], name="submission_komo_id"),
             *(
                 models.Index(
@@ -398,6 +410,7 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["hub", "-started_at", "-id"], name="attempt_hub_recent")]
         verbose_name = _("delivery attempt")
         verbose_name_plural = _("delivery attempts")
 

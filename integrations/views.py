@@ -40,6 +40,7 @@ from integrations.selectors import (
     can_see_personal_data,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
     person_shown,
     personal_data_hub_ids,
@@ -178,9 +179,11 @@ class HubRow:
 
 def _hub_rows(user: Any) -> list[HubRow]:
     editable = set(hubs_editable_by(user).values_list("pk", flat=True))
+    hubs = list(hubs_visible_to(user).select_related("connection"))
+    healths = hubs_health(hubs=hubs)
     rows = []
-    for hub in hubs_visible_to(user).select_related("connection"):
-        health = hub_health(hub=hub)
+    for hub in hubs:
+        health = healths[hub.pk]
         rows.append(HubRow(hub=hub, health=health, health_label=HEALTH_LABELS[health.level],
                            connection=getattr(hub, "connection", None),
                            can_edit=hub.pk in editable))
@@ -210,7 +213,7 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "can_edit": user_can_edit_hub(request.user, hub),
         "webhook": hub_webhook_urls(request, hub),
         "submissions": _masked_where_needed(
-            request, Submission.objects.filter(hub=hub)[:RECENT_SUBMISSIONS]
+            request, Submission.objects.filter(hub=hub).select_related("hub")[:RECENT_SUBMISSIONS]
         ),
         "personal_data": can_see_personal_data(request.user, hub),
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
@@ -304,7 +307,9 @@ def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
         "form": form,
         "source": source,
         "preview": preview,
-        "picks": _masked_where_needed(request, Submission.objects.filter(hub=hub)[:PREVIEW_PICKS]),
+        "picks": _masked_where_needed(
+            request, Submission.objects.filter(hub=hub).select_related("hub")[:PREVIEW_PICKS]
+        ),
     }
     return render(request, "integrations/hub_preview.html", context, status=400 if refused else 200)
 

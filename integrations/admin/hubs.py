@@ -35,6 +35,7 @@ from integrations.selectors import (
     can_view_hub,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
 )
 from integrations.services.hubs import (
@@ -51,6 +52,7 @@ from integrations.services.hubs import (
     hub_token_issue,
     hubs_active_set,
 )
+from integrations.templatetags.portal_counts import capped
 from integrations.views import HEALTH_LABELS, hub_page_links, hub_webhook_urls
 
 
@@ -203,6 +205,13 @@ class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
     # list columns
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        hubs = list(changelist.result_list)  # evaluated once; the template reuses these objects
+        for hub_id, health in hubs_health(hubs=hubs).items():
+            next(h for h in hubs if h.pk == hub_id).__dict__["_health"] = health
+        return changelist
+
     @admin.display(description=_("health"))
     def health_badge(self, hub: Hub) -> SafeString:
         level = _health(hub).level
@@ -210,16 +219,16 @@ class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
                            HEALTH_LABELS[level])
 
     @admin.display(description=_("pending"))
-    def pending_count(self, hub: Hub) -> int:
-        return _health(hub).pending
+    def pending_count(self, hub: Hub) -> str:
+        return capped(_health(hub).pending)
 
     @admin.display(description=_("held"))
-    def held_count(self, hub: Hub) -> int:
-        return _health(hub).held
+    def held_count(self, hub: Hub) -> str:
+        return capped(_health(hub).held)
 
     @admin.display(description=_("failed"))
-    def failed_count(self, hub: Hub) -> int:
-        return _health(hub).failed
+    def failed_count(self, hub: Hub) -> str:
+        return capped(_health(hub).failed)
 
     @admin.display(description=_("Braze connection"))
     def connection_status(self, hub: Hub) -> SafeString | str:

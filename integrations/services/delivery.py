@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from integrations import metrics
@@ -105,15 +105,20 @@ def _due(hub_id: int, now) -> Q:
     )
 
 
+def submissions_claimable(*, hub_id: int, limit: int, now) -> QuerySet[Submission]:
+    """The claim's SELECT: the hub's oldest due rows, locked, skipping rows others locked."""
+    queryset = Submission.objects.filter(_due(hub_id, now)).order_by("next_attempt_at", "id")
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset[:limit]
+
+
 def submissions_claim(*, hub_id: int, limit: int) -> tuple[list[Submission], uuid.UUID]:
     """Lease up to ``limit`` due submissions of a hub to this caller."""
     token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        queryset = Submission.objects.filter(_due(hub_id, now)).order_by("next_attempt_at", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(queryset[:limit])
+        claimed = list(submissions_claimable(hub_id=hub_id, limit=limit, now=now))
         if claimed:
             Submission.objects.filter(pk__in=[s.pk for s in claimed]).update(
                 claimed_until=now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS),
