@@ -53,6 +53,19 @@ def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
 
+def encrypt_bytes(data: bytes) -> str:
+    return fernet().encrypt(data).decode()
+
+
+def decrypt_bytes(token: str) -> bytes:
+    try:
+        return fernet().decrypt(token.encode())
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "stored value cannot be decrypted with FIELD_ENCRYPTION_KEYS"
+        ) from exc
+
+
 def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
