@@ -207,7 +207,7 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "webhook": hub_webhook_urls(request, hub),
         "submissions": Submission.objects.filter(hub=hub)[:RECENT_SUBMISSIONS],
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
-        "edit_url": reverse("admin:integrations_hub_change", args=[hub.pk]),
+        "edit_url": reverse("integrations:hub_edit", args=[hub.slug]),
         "submissions_url": submissions_changelist_url(hub),
         "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
                        f"?hub__id__exact={hub.pk}",
