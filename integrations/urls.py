@@ -8,11 +8,11 @@ app_name = "integrations"
 urlpatterns = [
     path("", views.hub_list, name="hub_list"),
     path("healthz", views.healthz, name="healthz"),
+    path("hubs/new/", editor.hub_create, name="hub_create"),
     path("hubs/<slug:slug>/", views.hub_dashboard, name="hub_dashboard"),
     path("hubs/<slug:slug>/preview/", views.hub_preview, name="hub_preview"),
     path("hubs/<slug:slug>/test-connection/", views.hub_connection_test,
          name="hub_connection_test"),
-    path("hubs/new/", editor.hub_create, name="hub_create"),
     path("hubs/<slug:slug>/edit/", editor.hub_edit, name="hub_edit"),
     path("hubs/<slug:slug>/edit/hub/", editor.hub_edit_general, name="hub_edit_general"),
     path("hubs/<slug:slug>/edit/connection/", editor.hub_edit_connection,

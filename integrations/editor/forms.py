@@ -44,7 +44,7 @@ class HubCreateForm(forms.Form):
         slug = cleaned.get("slug") or slugify(cleaned.get("name") or "")[:80]
         if not slug:
             self.add_error("slug", _("Enter a short name with letters or digits."))
-        elif Hub.objects.filter(slug=slug).exists():
+        elif slug == "new" or Hub.objects.filter(slug=slug).exists():
             self.add_error("slug" if cleaned.get("slug") else "name",
                            format_lazy(_("A hub called “{slug}” exists already; choose another "
                                          "short name."), slug=slug))

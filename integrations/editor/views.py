@@ -409,8 +409,10 @@ def hub_edit_event(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
             rules.pop(kind, None)
         config["event_rules"] = rules
         wanted = request.POST.get("delivered") == "on"
-        events = [e for e in config.get("events", []) if e != kind]
-        config["events"] = [*events, kind] if wanted else events
+        events = list(config.get("events", []))
+        if wanted and kind not in events:
+            events.append(kind)
+        config["events"] = events if wanted else [e for e in events if e != kind]
         errors = _save(request, config, "edited-event-rule")
         left = editor.attach_errors(errors, f"event_rules.{kind}")
         if not left and not any(f.errors for f in editor.all_forms):
@@ -441,12 +443,10 @@ def hub_edit_card(request: HttpRequest, slug: str, kind: str, card_type: str) ->
     if request.method == "POST":
         rules = dict(config.get("event_rules") or {})
         body = dict(rules.get(kind) or {})
-        cards = {k: v for k, v in (body.get("card_types") or {}).items()
-                 if card_type_key(k) != card_type_key(name)}
         removing = "remove" in request.POST
         if removing or editor.is_valid():
-            if not removing:
-                cards[name] = editor.patch_json()
+            cards = _cards_with(body.get("card_types") or {}, name,
+                                None if removing else editor.patch_json())
             if cards:
                 body["card_types"] = cards
             else:
@@ -466,6 +466,20 @@ def hub_edit_card(request: HttpRequest, slug: str, kind: str, card_type: str) ->
     return _page(request, hub, "events", "integrations/editor/rule.html", {
         "kind": kind, "card_type": name, "editor": editor, "existing": existing is not None,
     }, all_forms=editor.all_forms, left=left)
+
+
+def _cards_with(cards: dict[str, Any], name: str, patch: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    """The card-type overrides with ``name``'s replaced in place (added last; None removes)."""
+    result: dict[str, Any] = {}
+    for key, value in cards.items():
+        if card_type_key(key) != card_type_key(name):
+            result[key] = value
+        elif patch is not None:
+            result[name] = patch
+    if patch is not None and name not in result:
+        result[name] = patch
+    return result
 
 
 # --- transactional emails ---------------------------------------------------------------------
