@@ -27,7 +27,8 @@ RICH = {
         {"field": "email", "attribute": "email", "type": "email", "on_error": "hold"},
         {"field": "first_name", "attribute": "first_name"},
         {"field": "optin", "attribute": "email_subscribe", "type": "subscription",
-         "on_false": "unsubscribed", "subscription_group_id": "6f0c2f7e-1a2b-4c3d-9e4f-5a6b7c8d9e01"},
+         "on_false": "unsubscribed",
+         "subscription_group_id": "6f0c2f7e-1a2b-4c3d-9e4f-5a6b7c8d9e01"},
     ],
     "event_rules": {
         "CompetitionEntrySuccess": {
