@@ -244,7 +244,8 @@ class HubForm(forms.ModelForm):
         cleaned = super().clean()
         required = ("identity_type", "identity_field")
         if all(name in cleaned for name in required):
-            spec = hub_spec_build(cleaned, mappings=())
+            spec = hub_spec_build({**cleaned, "new_event_kinds": self.instance.new_event_kinds},
+                                  mappings=())
             errors = validate_hub_spec(spec, hub_known_fields(self.instance))
             for error in errors:
                 field = HUB_FIELD_BY_PATH.get(error.path)
@@ -291,6 +292,7 @@ def hub_spec_build(values: dict[str, Any], *, mappings: Iterable[FieldMappingSpe
         event_rules=event_rules_from_config(values.get("event_rules")),
         engagement=engagement_from_config(values.get("engagement_attributes")),
         transactional=transactional_from_config(values.get("transactional")),
+        new_event_kinds=tuple(values.get("new_event_kinds") or ()),
     )
 
 
@@ -298,6 +300,7 @@ def _hub_values(hub: Hub) -> dict[str, Any]:
     return {name: getattr(hub, name) for name in (
         "identity_type", "identity_field", "alias_label", "events", "create_missing_users",
         "default_phone_region", "event_rules", "engagement_attributes", "transactional",
+        "new_event_kinds",
     )}
 
 

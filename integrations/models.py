@@ -22,6 +22,7 @@ from integrations.spec import (
     IdentitySpec,
     engagement_from_config,
     event_rules_from_config,
+    new_event_kinds_from_config,
     transactional_from_config,
 )
 
@@ -137,6 +138,8 @@ class Hub(models.Model):
     engagement_attributes = models.JSONField(_("engagement attributes"), default=dict, blank=True)
     # Komo moment (event kind) → Braze transactional campaign.
     transactional = models.JSONField(_("transactional emails"), default=dict, blank=True)
+    # Event kinds Komo does not document, confirmed by a person as new (not a misspelling).
+    new_event_kinds = models.JSONField(_("new Komo event kinds"), default=list, blank=True)
     retention_days = models.PositiveIntegerField(
         _("keep personal data for (days)"),
         default=DEFAULT_RETENTION_DAYS,
@@ -169,6 +172,7 @@ class Hub(models.Model):
             event_rules=event_rules_from_config(self.event_rules),
             engagement=engagement_from_config(self.engagement_attributes),
             transactional=transactional_from_config(self.transactional),
+            new_event_kinds=new_event_kinds_from_config(self.new_event_kinds),
         )
 
 

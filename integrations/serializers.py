@@ -80,6 +80,9 @@ class HubConfigSerializer(serializers.Serializer):
     event_rules = serializers.JSONField(required=False, default=dict)
     engagement_attributes = serializers.JSONField(required=False, default=dict)
     transactional = serializers.JSONField(required=False, default=dict)
+    new_event_kinds = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list
+    )
 
     def validate(self, attrs):
         config = {

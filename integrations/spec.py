@@ -219,6 +219,8 @@ class HubSpec:
     event_rules: tuple[EventRuleSpec, ...] = ()
     engagement: EngagementSpec = EngagementSpec()
     transactional: tuple[TransactionalSpec, ...] = ()
+    # Event kinds Komo does not document that a person confirmed as new (not a misspelling).
+    new_event_kinds: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -407,6 +409,17 @@ def hub_spec_from_config(config: dict[str, Any]) -> HubSpec:
         event_rules=event_rules_from_config(config.get("event_rules")),
         engagement=engagement_from_config(config.get("engagement_attributes")),
         transactional=transactional_from_config(config.get("transactional")),
+        new_event_kinds=new_event_kinds_from_config(config.get("new_event_kinds")),
+    )
+
+
+def new_event_kinds_from_config(raw: Any) -> tuple[str, ...]:
+    """``["CouponRedeemed", …]``: kinds confirmed as new Komo event kinds (not misspellings)."""
+    if raw is None:
+        return ()
+    return tuple(
+        _text(item, f"new_event_kinds[{index}]")
+        for index, item in enumerate(_list(raw, "new_event_kinds"))
     )
 
 

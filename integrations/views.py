@@ -217,7 +217,7 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         ),
         "personal_data": can_see_personal_data(request.user, hub),
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
-        "edit_url": reverse("admin:integrations_hub_change", args=[hub.pk]),
+        "edit_url": reverse("integrations:hub_edit", args=[hub.slug]),
         "submissions_url": submissions_changelist_url(hub),
         "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
                        f"?hub__id__exact={hub.pk}",

@@ -98,7 +98,8 @@ def test_a_changed_value_hash_is_keyed():
 def test_long_json_is_compressed_before_it_is_encrypted():
     from integrations.fields import json_open, json_seal
 
-    body = {"attributes": [{"external_id": f"person-{n}", "first_name": "Priya"} for n in range(75)]}
+    people = [{"external_id": f"person-{n}", "first_name": "Priya"} for n in range(75)]
+    body = {"attributes": people}
     text = json.dumps(body)
     token = json_seal(text)
     assert is_token(token)

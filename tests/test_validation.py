@@ -525,9 +525,9 @@ def test_a_bad_event_rule_is_explained_where_it_is(rule: dict, path: str, words:
 
 
 def test_a_rule_for_a_kind_the_hub_does_not_deliver_says_to_add_it() -> None:
-    errors = errors_of(event_rules={"CouponRedeemed": {"landing": "event"}})
+    errors = errors_of(event_rules={"SignUpSuccess": {"landing": "event"}})
 
-    assert "add it to the events" in errors["event_rules.CouponRedeemed"]
+    assert "add it to the events" in errors["event_rules.SignUpSuccess"]
 
 
 def test_a_rule_keyed_by_something_that_is_no_komo_event_name_is_refused() -> None:

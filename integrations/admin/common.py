@@ -64,3 +64,20 @@ class HubChildInlineMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
         return self.has_change_permission(request, obj)
+
+
+def superusers_only_outside_integrations(site: admin.AdminSite) -> None:
+    """Task queues (django-q2), groups and users are for superusers: other staff never see them,
+    even if someone granted them the model permissions."""
+    for model, model_admin in site._registry.items():
+        if model._meta.app_label == "integrations":
+            continue
+        for name in ("has_module_permission", "has_view_permission", "has_add_permission",
+                     "has_change_permission", "has_delete_permission"):
+            original = getattr(model_admin, name)
+
+            def restricted(request: HttpRequest, *args: Any, _original=original, **kwargs: Any
+                           ) -> bool:
+                return bool(request.user.is_superuser and _original(request, *args, **kwargs))
+
+            setattr(model_admin, name, restricted)

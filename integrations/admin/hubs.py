@@ -154,7 +154,8 @@ class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
         return hubs_visible_to(request.user).select_related("connection")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_view_hub(request.user, None) or can_create_hubs(request.user)
+        # Marketers set hubs up in the portal's editors; the admin's hub pages are for superusers.
+        return request.user.is_superuser
 
     def has_view_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
         return can_view_hub(request.user, obj)
