@@ -184,7 +184,7 @@ class HubForm(forms.ModelForm):
         fields = (
             "name", "slug", "komo_site_id", "active", "identity_type", "identity_field",
             "alias_label", "events", "create_missing_users", "default_phone_region",
-            "event_rules", "engagement_attributes", "transactional",
+            "event_rules", "engagement_attributes", "transactional", "retention_days",
         )
 
     def clean_default_phone_region(self) -> str:

@@ -71,6 +71,7 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
             "event_rules": dict(hub.event_rules or {}),
             "engagement_attributes": dict(hub.engagement_attributes or {}),
             "transactional": dict(hub.transactional or {}),
+            "retention_days": hub.retention_days,
         }
     )
     return config
@@ -153,6 +154,7 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
     hub.event_rules = data.get("event_rules") or {}
     hub.transactional = data.get("transactional") or {}
     hub.engagement_attributes = data.get("engagement_attributes") or {}
+    hub.retention_days = data["retention_days"]
     hub.save()
     secret_changed = _connection_import(hub, data.get("braze"))
     hub.mappings.all().delete()
@@ -366,8 +368,11 @@ def hubs_active_set(*, hubs: Iterable[Hub], active: bool, user=None) -> int:
 
 @transaction.atomic
 def submissions_redeliver(*, pks: list[int], user=None) -> int:
-    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored."""
-    queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
+    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored, and
+    so do those whose personal data retention removed (there is nothing left to send)."""
+    queryset = Submission.objects.filter(pk__in=pks, redacted_at__isnull=True).exclude(
+        status=SubmissionStatus.IGNORED
+    )
     per_hub: dict[int, list[int]] = {}
     for pk, hub_id in queryset.values_list("pk", "hub_id"):
         per_hub.setdefault(hub_id, []).append(pk)
