@@ -42,7 +42,7 @@ def _fresh_intake_windows():
 
 @pytest.fixture(scope="session")
 def _sandbox_server():
-    from integrations.braze.sandbox import BrazeSandbox
+    from integrations.braze_sandbox import BrazeSandbox
 
     server = BrazeSandbox(port=0, api_keys=(DEMO_KEY,), forbidden_keys=(FORBIDDEN_KEY,))
     server.start()

@@ -158,7 +158,7 @@ def superuser_client(client):
 def fake_braze(monkeypatch):
     def install(result: TrackResult) -> FakeBraze:
         fake = FakeBraze(result)
-        monkeypatch.setattr("integrations.services.delivery.braze_client", lambda: fake)
+        monkeypatch.setattr("integrations.services.braze_api.braze_client", lambda: fake)
         return fake
 
     return install

@@ -23,7 +23,7 @@ from integrations.braze.client import (
     body_size,
     serialize_body,
 )
-from integrations.braze.sandbox import BrazeSandbox
+from integrations.braze_sandbox import BrazeSandbox
 
 KEY = "client-test-key-5f0c2a9e-0001"
 FORBIDDEN = "client-test-key-without-users-track"

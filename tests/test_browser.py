@@ -79,7 +79,7 @@ def braze_accepts(monkeypatch) -> list[dict[str, Any]]:
             return TrackResult(status_code=201, outcome=Outcome.SUCCESS, message="success",
                                response_text='{"message":"success","attributes_processed":1}')
 
-    monkeypatch.setattr("integrations.services.delivery.braze_client", Accepting)
+    monkeypatch.setattr("integrations.services.braze_api.braze_client", Accepting)
     return calls
 
 

@@ -18,7 +18,8 @@ from integrations.models import (
     SubmissionStatus,
 )
 from integrations.retry import RETRY_DELAYS_SECONDS
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.intake import submission_receive
 from tests.conftest import FORBIDDEN_KEY, komo_entry
 

@@ -16,7 +16,8 @@ from integrations.braze.client import BrazeClient
 from integrations.forms import HubForm
 from integrations.mapping import map_submission
 from integrations.models import Hub, Submission, SubmissionStatus
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.engagement import mapping_contexts
 from integrations.services.hubs import hub_config_export, hub_config_import
 from integrations.services.intake import submission_receive

@@ -18,9 +18,9 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.urls import reverse
 
-from integrations.braze.sandbox import BrazeSandbox
+from integrations.braze_sandbox import BrazeSandbox
 from integrations.models import Submission, SubmissionStatus
-from integrations.services.delivery import braze_client
+from integrations.services.braze_api import braze_client
 from tests.conftest import komo_entry
 from tests.faults import scenarios
 from tests.faults.report import FaultRow, figures_record

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.braze.sandbox import (
+from integrations.braze_sandbox import (
     MAX_INPUT_MESSAGE,
     NO_DATA_MESSAGE,
     BrazeSandbox,
@@ -664,7 +664,7 @@ def test_client_gone_before_the_answer_is_one_debug_line(
     sandbox: BrazeSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given a client that times out while the sandbox sleeps in injected latency
-    caplog.set_level(logging.DEBUG, logger="integrations.braze.sandbox")
+    caplog.set_level(logging.DEBUG, logger="integrations.braze_sandbox")
     sandbox.configure(latency_ms=400)
     with pytest.raises(requests.Timeout):
         requests.post(

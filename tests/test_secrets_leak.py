@@ -31,7 +31,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from integrations.braze.sandbox import BrazeSandbox
+from integrations.braze_sandbox import BrazeSandbox
 from integrations.logging import RedactSecretsFilter
 from integrations.models import Hub, Submission, SubmissionStatus
 from integrations.services.hubs import (

@@ -17,7 +17,8 @@ from urllib3.util import parse_url
 
 from integrations.braze.instances import BRAZE_REST_HOSTS, endpoint_allowed
 from integrations.models import BrazeConnection, ConnectionStatus, Submission, SubmissionStatus
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.hubs import connection_test, hub_config_import
 from integrations.services.intake import submission_receive
 from tests.conftest import DEFAULT_CONFIG, DEMO_KEY, komo_entry

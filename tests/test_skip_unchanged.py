@@ -8,7 +8,8 @@ import pytest
 
 from integrations.models import DeliveredValue, FieldMapping, Submission, SubmissionStatus
 from integrations.services import unchanged
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.intake import submission_receive
 from tests.conftest import komo_entry
 

@@ -22,7 +22,8 @@ from integrations.models import (
     TransactionalSend,
     TransactionalStatus,
 )
-from integrations.services.delivery import braze_client, delivery_run
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run
 from integrations.services.hubs import submissions_redeliver
 from integrations.services.intake import submission_receive
 from integrations.services.sweep import sweep_due

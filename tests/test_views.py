@@ -86,7 +86,7 @@ def fake_braze(monkeypatch):
             return self.result
 
     fake = Fake()
-    monkeypatch.setattr("integrations.services.delivery.braze_client", lambda: fake)
+    monkeypatch.setattr("integrations.services.braze_api.braze_client", lambda: fake)
     fake.calls = calls
     return fake
 

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.batching import Batch, Objects, batch_build
-from integrations.braze.client import BrazeClient, TrackResult
+from integrations.braze.client import TrackResult
 from integrations.braze.instances import endpoint_allowed
 from integrations.mapping import MappingResult, map_submission
 from integrations.models import (
@@ -42,13 +41,14 @@ from integrations.models import (
     SubmissionStatus,
 )
 from integrations.retry import Action, decide
-from integrations.services import rate_budget, unchanged
+from integrations.services import braze_api, rate_budget, unchanged
 from integrations.services.dispatch import (
     hub_delivery_flag_clear,
     hub_delivery_helper,
     hub_delivery_trigger,
 )
 from integrations.services.engagement import mapping_contexts
+from integrations.services.transactional import transactional_enqueue
 from integrations.spec import HubSpec
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,6 @@ RUN_SECONDS = 20.0
 MAX_BUDGET_SLEEP_SECONDS = 3.5
 # Added to the linger for the flag round trip of the web process (a few ms on one network).
 LINGER_MARGIN_SECONDS = 0.05
-
-
-@lru_cache(maxsize=1)
-def braze_client() -> BrazeClient:
-    return BrazeClient(
-        connect_timeout=settings.BRAZE_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=settings.BRAZE_TIMEOUT_SECONDS,
-        endpoint_guard=lambda url: endpoint_allowed(url, settings.BRAZE_EXTRA_ENDPOINTS),
-    )
 
 
 @dataclass
@@ -264,7 +255,7 @@ def _deliver_claimed(
         submissions_release(pks=batch.keys, token=token, next_attempt_at=later)
         _postpone_due(hub.pk, grant.wait)
         return False
-    result = braze_client().track(
+    result = braze_api.braze_client().track(
         endpoint=braze.rest_endpoint, api_key=braze.api_key, body=batch.body
     )
     _observe_rate_limit(grant.slot, result)
@@ -472,8 +463,6 @@ def endpoint_refused_reason(endpoint: str) -> str:
 
 def after_delivered(*, hub: Hub, submission_ids: list[int]) -> None:
     """Follow-up work for submissions Braze has just accepted (transactional emails)."""
-    from integrations.services.transactional import transactional_enqueue
-
     transactional_enqueue(hub=hub, submission_ids=submission_ids)
 
 

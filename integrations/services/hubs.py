@@ -314,17 +314,14 @@ def connection_test(*, connection: BrazeConnection) -> TrackResult:
 
     A stored endpoint outside the allow-list is never called: the connection pauses instead.
     """
-    from integrations.services.delivery import (
-        braze_client,
-        connection_pause,
-        endpoint_refused_reason,
-    )
+    from integrations.services import braze_api
+    from integrations.services.delivery import connection_pause, endpoint_refused_reason
 
     if not endpoint_allowed(connection.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
         reason = endpoint_refused_reason(connection.rest_endpoint)
         connection_pause(connection, reason=reason)
         return TrackResult(status_code=None, outcome=Outcome.CONNECTION_ERROR, message=reason)
-    result = braze_client().track(
+    result = braze_api.braze_client().track(
         endpoint=connection.rest_endpoint, api_key=connection.api_key, body=CONNECTION_TEST_BODY
     )
     from integrations.explain import outcome_explain

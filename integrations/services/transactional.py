@@ -50,7 +50,7 @@ from integrations.models import (
     TransactionalStatus,
 )
 from integrations.retry import Action, backoff_seconds, decide
-from integrations.services.delivery import braze_client
+from integrations.services import braze_api
 from integrations.spec import HubSpec
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def _claim(hub_id: int) -> tuple[list[TransactionalSend], datetime]:
 def _send(
     braze: BrazeConnection, row: TransactionalSend, lease: datetime, report: TransactionalReport
 ) -> None:
-    result = braze_client().send_transactional(
+    result = braze_api.braze_client().send_transactional(
         endpoint=braze.rest_endpoint,
         api_key=braze.api_key,
         campaign_id=row.campaign_id,

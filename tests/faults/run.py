@@ -104,7 +104,7 @@ def _scenarios(counts: dict[str, int]) -> dict[str, Callable[[Any], Any]]:
 def _run_scenarios(names: list[str], counts: dict[str, int], workdir: Path) -> list[dict]:
     from django.core.cache import cache
 
-    from integrations.braze.sandbox import BrazeSandbox
+    from integrations.braze_sandbox import BrazeSandbox
     from tests.faults import scenarios
     from tests.faults.report import FaultRow
 

@@ -27,7 +27,7 @@ from django.db import close_old_connections, connection
 from django.db.models import Count
 from django.test.utils import override_settings
 
-from integrations.braze.sandbox import BrazeSandbox
+from integrations.braze_sandbox import BrazeSandbox
 from integrations.models import (
     AttemptItem,
     ConnectionStatus,
@@ -39,7 +39,8 @@ from integrations.models import (
 )
 from integrations.retry import RETRY_DELAYS_SECONDS
 from integrations.selectors import hub_health
-from integrations.services.delivery import braze_client, delivery_run, hub_has_due
+from integrations.services.braze_api import braze_client
+from integrations.services.delivery import delivery_run, hub_has_due
 from integrations.services.hubs import hub_config_export, hub_config_import, hub_token_issue
 from integrations.services.intake import submission_receive
 from integrations.services.sweep import sweep_due

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integrations.braze.sandbox import BrazeSandbox, SandboxConfigError
+from integrations.braze_sandbox import BrazeSandbox, SandboxConfigError
 
 # Settings passed to BrazeSandbox only when given on the command line, so its defaults stay the
 # single source of truth.

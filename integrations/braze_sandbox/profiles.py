@@ -1,7 +1,7 @@
 """The sandbox's Braze users: the profile store with Braze's lookup and creation rules, and the
 attribute semantics (``null`` unsets, ``inc``, ``add``/``remove``, array limit, nested merge).
 
-Only valid objects reach this module; ``sandbox_rules`` decides what is valid.
+Only valid objects reach this module; ``rules`` decides what is valid.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from integrations.braze.sandbox_rules import CONTROL_KEYS, Identity, identity_of, is_number
+from integrations.braze_sandbox.rules import CONTROL_KEYS, Identity, identity_of, is_number
 
 _PROFILE_HISTORY_LIMIT: Final = 1000
 
