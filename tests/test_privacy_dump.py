@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from integrations.models import AttemptItem, DeliveryAttempt, TransactionalSend
-from integrations.services.delivery import braze_client
+from integrations.services.braze_api import braze_client
 from tests.privacy_data import HUB_CHANGES, plaintexts, populate
 
 

@@ -20,7 +20,7 @@ from integrations.models import (
     Submission,
     TransactionalSend,
 )
-from integrations.services.delivery import braze_client
+from integrations.services.braze_api import braze_client
 from integrations.services.encryption import (
     ENCRYPTED_COLUMNS,
     StepResult,

@@ -25,7 +25,7 @@ from integrations.models import (
     SubmissionStatus,
     TransactionalSend,
 )
-from integrations.services.delivery import braze_client
+from integrations.services.braze_api import braze_client
 from integrations.services.hubs import (
     hub_config_export,
     hub_config_import,
