@@ -2,8 +2,9 @@
 (``rotate_encryption_key``), in short batches while the portal keeps receiving and delivering.
 
 Both walk each table by primary key (keyset: ``id > last``, ``LIMIT n``), each batch its own
-transaction, and take no row locks: every write is a compare-and-swap on the value it replaces
-(``WHERE id = … AND <column still holds what was read>``), so a row changed meanwhile by intake,
+transaction, and take no row locks: each row's UPDATE only touches it while it is still in the
+state read (``WHERE id = … AND <legacy column still set | value still the plain text or token
+read>``), so a row changed meanwhile by intake,
 delivery, retention or erasure is left as that writer left it (which is always encrypted under
 the newest key). What is left to do is found from the data itself (a legacy column still set, a
 value that is no Fernet token, a token under an older key), so an interrupted run is resumed by
@@ -17,8 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from django.db import models, transaction
-from django.db.models import Q, TextField, Value
+from django.db import connection, models, transaction
+from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from integrations import crypto
@@ -35,6 +36,7 @@ from integrations.models import (
 )
 
 DEFAULT_BATCH_SIZE = 500
+HASH_COLUMNS = ("email_hash", "email_local_hash", "phone_hash", "external_id_hash")
 KEYED_PERSON_KEY = re.compile(rf"^[0-9a-f]{{{HASH_CHARS}}}$")
 
 
@@ -110,16 +112,37 @@ def steps_run(
     return report
 
 
+def _update_each(
+    model: type[models.Model], assignments: list[str], condition: str, params: list[tuple]
+) -> int:
+    """One guarded UPDATE per row, sent as one ``executemany`` (psycopg pipelines it): each
+    tuple of ``params`` holds the ``%s`` values of ``assignments``, then the id, then those of
+    ``condition``. ``bulk_update``'s CASE per column was 20 times slower at 500 rows. Returns
+    how many rows were changed."""
+    if not params:
+        return 0
+    quote = connection.ops.quote_name
+    sql = (
+        f"UPDATE {quote(model._meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608
+        f"WHERE {quote(model._meta.pk.column)} = %s AND ({condition})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+        return cursor.rowcount
+
+
+def _stored(model: type[models.Model], name: str, value: Any) -> Any:
+    """What the field stores for ``value`` (the Fernet token of an encrypted field)."""
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+def _col(model: type[models.Model], name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
 def _raw(column: str) -> Cast:
     """A column's stored text as it is (the token), bypassing the field's decryption."""
     return Cast(column, output_field=TextField())
-
-
-def _swap(model: type[models.Model], pk: int, column: str, old: str, **values: Any) -> bool:
-    """Write ``values`` only if ``column`` still holds ``old`` (as stored)."""
-    return bool(
-        model.objects.annotate(_stored=_raw(column)).filter(pk=pk, _stored=old).update(**values)
-    )
 
 
 # --- privacy_upgrade: plain rows from before encryption ---------------------------------------
@@ -135,22 +158,29 @@ def _submissions_upgrade(rows: list[dict[str, Any]], result: StepResult) -> None
     from integrations.services.intake import person_hash_columns
 
     hubs = Hub.objects.in_bulk({row["hub_id"] for row in rows})
+    col = lambda name: _col(Submission, name)  # noqa: E731
+    legacy = f"{col('payload_legacy')} = NULL, {col('problems_legacy')} = NULL"
+    still_plain = f"{col('payload_legacy')} IS NOT NULL OR {col('problems_legacy')} IS NOT NULL"
+    with_payload, problems_only = [], []
     for row in rows:
-        values: dict[str, Any] = {"payload_legacy": None, "problems_legacy": None}
-        if row["payload_legacy"] is not None:
-            payload = row["payload_legacy"]
-            values["payload"] = payload
-            values.update(person_hash_columns(hubs[row["hub_id"]], payload)
-                          if isinstance(payload, dict) else {})
-        if row["problems_legacy"] is not None:
-            values["problems"] = row["problems_legacy"]
-        updated = (
-            Submission.objects.filter(pk=row["id"])
-            .filter(Q(payload_legacy__isnull=False) | Q(problems_legacy__isnull=False))
-            .update(**values)
-        )
-        result.changed += updated
-        result.skipped += 1 - updated
+        payload, problems = row["payload_legacy"], row["problems_legacy"]
+        problems_token = _stored(Submission, "problems", problems or [])
+        if payload is None:  # a payload already encrypted stays as it is
+            problems_only.append((problems_token, row["id"]))
+            continue
+        hashes = person_hash_columns(hubs[row["hub_id"]], payload) if isinstance(
+            payload, dict) else dict.fromkeys(HASH_COLUMNS, "")  # fmt: skip
+        with_payload.append((
+            _stored(Submission, "payload", payload), problems_token,
+            *(hashes[column] for column in HASH_COLUMNS), row["id"],
+        ))  # fmt: skip
+    assignments = [f"{col(name)} = %s" for name in ("payload", "problems", *HASH_COLUMNS)]
+    updated = _update_each(Submission, [*assignments, legacy], still_plain, with_payload)
+    updated += _update_each(
+        Submission, [f"{col('problems')} = %s", legacy], still_plain, problems_only
+    )
+    result.changed += updated
+    result.skipped += len(rows) - updated
 
 
 def _legacy_body_step(model: type[models.Model]) -> Step:
@@ -158,12 +188,14 @@ def _legacy_body_step(model: type[models.Model]) -> Step:
         return model.objects.filter(request_body_legacy__isnull=False)
 
     def apply(rows: list[dict[str, Any]], result: StepResult) -> None:
-        for row in rows:
-            updated = model.objects.filter(pk=row["id"], request_body_legacy__isnull=False).update(
-                request_body=row["request_body_legacy"], request_body_legacy=None
-            )
-            result.changed += updated
-            result.skipped += 1 - updated
+        body, legacy = _col(model, "request_body"), _col(model, "request_body_legacy")
+        updated = _update_each(
+            model, [f"{body} = %s", f"{legacy} = NULL"], f"{legacy} IS NOT NULL",
+            [(_stored(model, "request_body", row["request_body_legacy"]), row["id"])
+             for row in rows],
+        )  # fmt: skip
+        result.changed += updated
+        result.skipped += len(rows) - updated
 
     return Step(
         f"{model._meta.verbose_name_plural}: request_body",
@@ -184,11 +216,13 @@ def _plain_text_step(model: type[models.Model], column: str) -> Step:
         )
 
     def apply(rows: list[dict[str, Any]], result: StepResult) -> None:
-        for row in rows:
-            plain = row["_stored"]
-            swapped = _swap(model, row["id"], column, plain, **{column: plain})
-            result.changed += swapped
-            result.skipped += not swapped
+        quoted = _col(model, column)
+        updated = _update_each(  # only rows still holding the plain text read
+            model, [f"{quoted} = %s"], f"{quoted} = %s",
+            [(_stored(model, column, row["_stored"]), row["id"], row["_stored"]) for row in rows],
+        )  # fmt: skip
+        result.changed += updated
+        result.skipped += len(rows) - updated
 
     return Step(f"{model._meta.verbose_name_plural}: {column}", pending, ("id", "_stored"), apply)
 
@@ -262,6 +296,7 @@ def _rotate_step(model: type[models.Model], column: str) -> Step:
         )
 
     def apply(rows: list[dict[str, Any]], result: StepResult) -> None:
+        params = []
         for row in rows:
             token = row["_stored"]
             if not is_token(token) or crypto.is_current(token):
@@ -272,10 +307,12 @@ def _rotate_step(model: type[models.Model], column: str) -> Step:
             except crypto.DecryptionError:
                 result.unreadable += 1
                 continue
-            stored = Value(rotated, output_field=TextField())  # the token as it is
-            swapped = _swap(model, row["id"], column, token, **{column: stored})
-            result.changed += swapped
-            result.skipped += not swapped
+            params.append((rotated, row["id"], token))
+        quoted = _col(model, column)
+        # only rows still holding the token read (a row written meanwhile is under the newest key)
+        updated = _update_each(model, [f"{quoted} = %s"], f"{quoted} = %s", params)
+        result.changed += updated
+        result.skipped += len(params) - updated
 
     return Step(f"{model._meta.verbose_name_plural}: {column}", pending, ("id", "_stored"), apply)
 
