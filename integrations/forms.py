@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.forms.models import BaseInlineFormSet
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,7 @@ from integrations.braze.instances import BRAZE_INSTANCES, instance_for_endpoint
 from integrations.models import BrazeConnection, FieldMapping, Hub, default_events
 from integrations.selectors import hub_known_fields
 from integrations.serializers import MASK, rest_endpoint_validate
+from integrations.services.intake import MAX_NESTING, storable_problem
 from integrations.spec import (
     ConfigShapeError,
     FieldMappingSpec,
@@ -130,6 +132,28 @@ class EventsField(forms.CharField):
             )
 
 
+def json_loaded(text: str) -> Any:
+    """``json.loads`` for text people paste, refusing what the webhook would refuse.
+
+    Python's parser itself fails on very deep nesting (``RecursionError`` at ~100,000 levels);
+    the intake's ``storable_problem`` refuses nesting deeper than ``MAX_NESTING``, unpaired
+    surrogates, NUL characters and infinite numbers, which the database (or the page showing
+    them) cannot take. Raises ``ValueError`` for text that is not JSON, ``ValidationError``
+    naming the problem for the rest."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        # The intake's own sentence (storable_problem says it for depths Python can parse).
+        raise ValidationError(
+            _("The body is nested deeper than %(levels)d levels.") % {"levels": MAX_NESTING},
+            code="too_deep",
+        ) from None
+    problem = storable_problem(value, text=text)
+    if problem:
+        raise ValidationError(problem, code="not_storable")
+    return value
+
+
 class HubJSONField(forms.JSONField):
     """One object of the hub JSON, shown indented; empty means {} (the defaults)."""
 
@@ -139,14 +163,30 @@ class HubJSONField(forms.JSONField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # What was typed is shown again as typed: parsing it here would crash on the input
+        # to_python refuses (too deep for Python, or a surrogate the page cannot encode).
+        if self.disabled:
+            return initial
+        return None if data is None else InvalidJSONInput(data)
+
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dict):
             return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
         return super().prepare_value(value)
 
     def to_python(self, value: Any) -> Any:
-        value = super().to_python(value)
-        if value in (None, ""):
+        if self.disabled:
+            return value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json_loaded(value)
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid",
+                                      params={"value": value}) from None
+        if value is None or value == "":  # "null" (a new hub's empty field) or '""'
             return {}
         if not isinstance(value, dict):
             raise ValidationError(_("Enter a JSON object ({…}), or leave it empty."),
@@ -485,7 +525,7 @@ class PreviewForm(forms.Form):
             raise ValidationError(_("The payload is larger than the webhook accepts."),
                                   code="too_large")
         try:
-            payload = json.loads(text)
+            payload = json_loaded(text)
         except ValueError as exc:
             raise ValidationError(
                 format_lazy(_("This is not valid JSON: {error}"), error=str(exc)), code="invalid"

@@ -43,6 +43,8 @@ from integrations.spec import (
 NON_CAPTURABLE_FIELDS: Final = frozenset({"id", "event", "timestamp"})
 ON_FALSE_CHOICES: Final = ("subscribed", "unsubscribed")
 _PHONE_TYPES: Final = frozenset({"phone", "alias_phone"})
+# Identity types whose submissions store no person key, so no first engagement can be known.
+_NO_PERSON_KEY: Final = frozenset({"braze_id"})
 SUBSCRIPTION_GROUPS: Final = "subscription_groups"
 MAX_EVENT_PROPERTIES: Final = 256
 RESERVED_EVENT_PROPERTIES: Final = frozenset({"time", "event_name"})
@@ -628,9 +630,27 @@ def _engagement_errors(spec: HubSpec) -> Iterator[ConfigError]:
                 attribute=attribute,
                 key=first_use[attribute],
             )
+        if error is None and key == "first_engaged_at":
+            error = _first_engagement_error(spec)
         if error is not None:
             yield ConfigError(f"engagement_attributes.{key}", error)
         first_use.setdefault(attribute, key)
+
+
+def _first_engagement_error(spec: HubSpec) -> Message | None:
+    """A first engagement is known from the person key stored with each submission (email,
+    phone or external id: ``services/engagement.py``); a ``braze_id`` hub stores none, so its
+    ``first_engaged_at`` would never be sent."""
+    if spec.identity.type not in _NO_PERSON_KEY:
+        return None
+    return format_lazy(
+        _(
+            "“first_engaged_at” cannot be kept when people are identified by “{identity}”: the "
+            "portal cannot tell a person's first submission without an email, phone or external "
+            "ID. Switch it off, or identify people by one of those."
+        ),
+        identity=spec.identity.type,
+    )
 
 
 # --------------------------------------------------------------------------------------------

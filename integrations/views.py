@@ -288,6 +288,7 @@ def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
     form, source = _preview_form(request, hub)
     preview = _preview(hub, form.cleaned_data["payload"]) if form.is_bound and form.is_valid() \
         else None
+    refused = form.is_bound and preview is None
     context = {
         "hub": hub,
         "form": form,
@@ -295,7 +296,7 @@ def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
         "preview": preview,
         "picks": Submission.objects.filter(hub=hub)[:PREVIEW_PICKS],
     }
-    return render(request, "integrations/hub_preview.html", context)
+    return render(request, "integrations/hub_preview.html", context, status=400 if refused else 200)
 
 
 # --- submissions ------------------------------------------------------------------------------

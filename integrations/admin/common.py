@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from integrations.admin_guard import SafeChangeListMixin
 from integrations.models import Hub
 from integrations.selectors import can_create_hubs, can_edit_hub, can_view_hub, hubs_visible_to
 
@@ -22,7 +23,7 @@ admin.site.site_title = _("Komo → Braze portal")
 admin.site.index_title = _("Configuration and support")
 
 
-class HubScopedAdmin(admin.ModelAdmin):
+class HubScopedAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Read-only admin of rows belonging to a hub, limited to the hubs the user may see."""
 
     hub_lookup = "hub"

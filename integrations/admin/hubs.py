@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from integrations.admin.common import HubChildInlineMixin
+from integrations.admin_guard import SafeChangeListMixin
 from integrations.explain import outcome_explain
 from integrations.forms import BrazeConnectionForm, FieldMappingForm, FieldMappingFormSet, HubForm
 from integrations.models import BrazeConnection, FieldMapping, Hub, HubMembership, HubRole
@@ -91,7 +92,7 @@ class FieldMappingInline(HubChildInlineMixin, admin.TabularInline):
 
 
 @admin.register(Hub)
-class HubAdmin(admin.ModelAdmin):
+class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
     form = HubForm
     inlines = (BrazeConnectionInline, FieldMappingInline)
     change_form_template = "admin/integrations/hub/change_form.html"
@@ -421,7 +422,7 @@ def _hubs_active_set(request: HttpRequest, queryset: QuerySet[Hub], *, active: b
 
 
 @admin.register(HubMembership)
-class HubMembershipAdmin(admin.ModelAdmin):
+class HubMembershipAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Who may see or edit which hub. Managing it needs Django's own membership permissions."""
 
     list_display = ("user", "hub", "role")
