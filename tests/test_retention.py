@@ -243,3 +243,25 @@ def test_the_pages_say_how_long_data_is_kept(client, make_hub, django_user_model
     detail = client.get(detail_url).content.decode()
     assert "Personal data was removed on" in detail and "after 30 days" in detail
     assert "Zelda" not in detail
+
+
+@pytest.mark.parametrize(("posted", "kept", "valid"), [("30", 30, True), (None, 45, True),
+                                                      ("0", None, False), ("3651", None, False)])
+def test_the_hub_form_sets_retention_days_within_limits(make_hub, posted, kept, valid):
+    from integrations.forms import HubForm
+
+    hub, _ = make_hub(retention_days=45)
+    data = {
+        "name": hub.name, "slug": hub.slug, "identity_type": hub.identity_type,
+        "identity_field": hub.identity_field, "alias_label": hub.alias_label,
+        "events": "\n".join(hub.events), "create_missing_users": "on",
+        "default_phone_region": hub.default_phone_region,
+    }  # fmt: skip
+    if posted is not None:
+        data["retention_days"] = posted
+    form = HubForm(data=data, instance=hub)
+    assert form.is_valid() is valid, form.errors
+    if valid:
+        assert form.cleaned_data["retention_days"] == kept
+    else:
+        assert "retention_days" in form.errors
