@@ -38,6 +38,40 @@ def hubs_editable_by(user) -> QuerySet[Hub]:
     return Hub.objects.filter(memberships__user=user, memberships__role=HubRole.EDITOR).distinct()
 
 
+# Roles whose work needs people's personal data (support, marketers); HEALTH members see health
+# and masked lists only. The one place that decides who may see or erase personal data.
+PERSONAL_DATA_ROLES = (HubRole.VIEWER, HubRole.EDITOR)
+
+
+def hubs_with_personal_data(user) -> QuerySet[Hub]:
+    """Hubs whose submissions' personal data the user may see (and erase a person from)."""
+    if user.is_superuser:
+        return Hub.objects.all()
+    return Hub.objects.filter(
+        memberships__user=user, memberships__role__in=PERSONAL_DATA_ROLES
+    ).distinct()
+
+
+def personal_data_hub_ids(user) -> frozenset[int]:
+    """The same as ids, once per page, for lists that mask rows of other hubs."""
+    if user.is_superuser:
+        return frozenset(Hub.objects.values_list("pk", flat=True))
+    return frozenset(hubs_with_personal_data(user).values_list("pk", flat=True))
+
+
+def can_see_personal_data(user, hub: Hub) -> bool:
+    return bool(user.is_active) and (
+        user.is_superuser
+        or HubMembership.objects.filter(user=user, hub=hub, role__in=PERSONAL_DATA_ROLES).exists()
+    )
+
+
+def person_shown(submission: Submission, visible_hub_ids: frozenset[int]) -> str:
+    """A list cell: the person as captured where the user may see it, else masked."""
+    person = submission.person
+    return (person.label if submission.hub_id in visible_hub_ids else person.masked) or "—"
+
+
 def user_can_edit_hub(user, hub: Hub) -> bool:
     return (
         user.is_superuser

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import views, views_erasure
 
 app_name = "integrations"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("hubs/<slug:slug>/preview/", views.hub_preview, name="hub_preview"),
     path("hubs/<slug:slug>/test-connection/", views.hub_connection_test,
          name="hub_connection_test"),
+    path("erase/", views_erasure.person_erase_view, name="person_erase"),
+    path("erase/<int:pk>/", views_erasure.erasure_result, name="erasure_result"),
     path("submissions/<uuid:public_id>/", views.submission_detail, name="submission_detail"),
     path("submissions/<uuid:public_id>/redeliver/", views.submission_redeliver,
          name="submission_redeliver"),

@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from integrations.admin.common import HubScopedAdmin
+from integrations.admin.privacy import AttemptPrivacyMixin, SubmissionPrivacyMixin
 from integrations.explain import outcome_explain
 from integrations.models import ConfigChange, DeliveryAttempt, Submission
 from integrations.selectors import submissions_search
@@ -29,7 +30,7 @@ RESPONSE_PREVIEW_CHARS = 4000
 
 
 @admin.register(Submission)
-class SubmissionAdmin(HubScopedAdmin):
+class SubmissionAdmin(SubmissionPrivacyMixin, HubScopedAdmin):
     change_form_template = "admin/integrations/submission/change_form.html"
     list_display = (
         "received_at", "hub", "event", "status_badge", "person_label", "attempts",
@@ -124,7 +125,7 @@ def redeliver_message(count: int, selected: int) -> str:
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(HubScopedAdmin):
+class DeliveryAttemptAdmin(AttemptPrivacyMixin, HubScopedAdmin):
     list_display = ("started_at", "hub", "status_code", "outcome", "submission_count",
                     "duration_ms", "request_bytes")
     list_filter = (("hub", RelatedOnlyFieldListFilter), "outcome")

@@ -389,12 +389,21 @@ def _record(
 ) -> None:
     now = timezone.now()
     metrics.braze_request_observed(hub.slug, result, body=batch.body)
+    # A person erased while the request was out (services/erasure): their rows are gone and
+    # stay gone; nothing of theirs is recorded. Locked so an erasure waits for this record.
+    present = set(
+        Submission.objects.select_for_update()
+        .filter(pk__in=batch.keys)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    erased = set(batch.keys) - present
     attempt = DeliveryAttempt.objects.create(
         hub=hub,
         started_at=now - timedelta(milliseconds=result.duration_ms),
         duration_ms=result.duration_ms,
         endpoint=braze.rest_endpoint,
-        request_body=batch.body,
+        request_body=batch.body_without(erased) if erased else batch.body,
         request_bytes=result.request_bytes,
         status_code=result.status_code,
         outcome=str(result.outcome),
@@ -406,6 +415,8 @@ def _record(
     delivered: list[int] = []
     outcome = str(result.outcome)
     for pk in batch.keys:
+        if pk in erased:
+            continue
         submission = by_pk[pk]
         attempts = submission.attempts + 1
         decision = decide(
