@@ -224,8 +224,17 @@ class HubForm(forms.ModelForm):
         fields = (
             "name", "slug", "komo_site_id", "active", "identity_type", "identity_field",
             "alias_label", "events", "create_missing_users", "default_phone_region",
-            "event_rules", "engagement_attributes", "transactional",
+            "event_rules", "engagement_attributes", "transactional", "retention_days",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "retention_days" in self.fields:  # left out (an older form, a script): unchanged
+            self.fields["retention_days"].required = False
+
+    def clean_retention_days(self) -> int:
+        days = self.cleaned_data.get("retention_days")
+        return self.instance.retention_days if days is None else days
 
     def clean_default_phone_region(self) -> str:
         return (self.cleaned_data.get("default_phone_region") or "").strip().upper()

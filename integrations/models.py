@@ -344,6 +344,11 @@ class Submission(models.Model):
             models.Index(fields=["hub", "-delivered_at"], name="submission_hub_delivered",
                          condition=Q(status="delivered")),
             models.Index(fields=["komo_id"], name="submission_komo_id"),
+            # Retention finds what is past a hub's window without walking redacted rows.
+            models.Index(
+                fields=["hub", "received_at"], name="submission_unredacted",
+                condition=Q(redacted_at__isnull=True),
+            ),  # fmt: skip
             *(
                 models.Index(
                     fields=[column], name=f"submission_{column}", condition=~Q(**{column: ""})
@@ -414,9 +419,15 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        indexes = [models.Index(fields=["hub", "-started_at", "-id"], name="attempt_hub_recent")]
         verbose_name = _("delivery attempt")
         verbose_name_plural = _("delivery attempts")
+        indexes = [
+            models.Index(fields=["hub", "-started_at", "-id"], name="attempt_hub_recent"),
+            models.Index(
+                fields=["hub", "started_at"], name="attempt_unredacted",
+                condition=Q(redacted_at__isnull=True),
+            ),  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.outcome}"

@@ -226,6 +226,11 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # The key of the blind index (keyed hashes that let support find a person's encrypted
 # submissions). Empty: derived from SECRET_KEY; set it in production so SECRET_KEY can rotate.
 BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
+# Retention (docs/decisions.md): each hub's retention_days removes personal data; rows whose
+# personal data is gone are deleted once older than this many days (never before the hub's own
+# window), so history and charts still cover a year and storage stays bounded.
+RETENTION_HISTORY_DAYS = env.int("RETENTION_HISTORY_DAYS", default=400)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
 
 if not DEBUG:
     # Fail at start-up, not at the first encrypted write.

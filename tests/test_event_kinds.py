@@ -495,6 +495,7 @@ def hub_form(hub: Hub, **changes: Any) -> HubForm:
         "events": "\n".join(hub.events),
         "create_missing_users": "on",
         "default_phone_region": hub.default_phone_region,
+        "retention_days": hub.retention_days,
         **changes,
     }
     return HubForm(data=data, instance=hub)

@@ -112,7 +112,8 @@ class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
             "fields": ("identity_type", "identity_field", "alias_label"),
             "description": _("How a Komo submission finds its person in Braze."),
         }),
-        (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region")}),
+        (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region",
+                                    "retention_days")}),
         (_("Event kinds, engagement and transactional emails"), {
             "fields": ("event_rules", "engagement_attributes", "transactional"),
             "classes": ("collapse",),

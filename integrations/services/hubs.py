@@ -72,6 +72,7 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
             "engagement_attributes": dict(hub.engagement_attributes or {}),
             "transactional": dict(hub.transactional or {}),
             "new_event_kinds": list(hub.new_event_kinds or []),
+            "retention_days": hub.retention_days,
         }
     )
     return config
@@ -159,6 +160,7 @@ def hub_config_import(
     hub.transactional = data.get("transactional") or {}
     hub.engagement_attributes = data.get("engagement_attributes") or {}
     hub.new_event_kinds = list(data.get("new_event_kinds") or [])
+    hub.retention_days = data["retention_days"]
     hub.save()
     secret_changed = _connection_import(hub, data.get("braze"))
     hub.mappings.all().delete()
@@ -369,8 +371,11 @@ def hubs_active_set(*, hubs: Iterable[Hub], active: bool, user=None) -> int:
 
 @transaction.atomic
 def submissions_redeliver(*, pks: list[int], user=None) -> int:
-    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored."""
-    queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
+    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored, and
+    so do those whose personal data retention removed (there is nothing left to send)."""
+    queryset = Submission.objects.filter(pk__in=pks, redacted_at__isnull=True).exclude(
+        status=SubmissionStatus.IGNORED
+    )
     per_hub: dict[int, list[int]] = {}
     for pk, hub_id in queryset.values_list("pk", "hub_id"):
         per_hub.setdefault(hub_id, []).append(pk)
