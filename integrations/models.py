@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from integrations.blind_index import Person, person_of
 from integrations.fields import EncryptedJSONField, EncryptedTextField
+from integrations.reasons import reason_text
 from integrations.spec import (
     DEFAULT_EVENTS,
     IDENTITY_TYPES,
@@ -194,7 +195,8 @@ class BrazeConnection(models.Model):
         choices=ConnectionStatus.choices,
         default=ConnectionStatus.UNTESTED,
     )
-    status_reason = models.TextField(_("status reason"), blank=True)
+    status_reason = models.TextField(_("status reason"), blank=True)  # rows before codes only
+    reason = models.JSONField(null=True, blank=True, editable=False)  # reasons.py code + params
     status_changed_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -209,6 +211,10 @@ class BrazeConnection(models.Model):
     @property
     def is_paused(self) -> bool:
         return self.status == ConnectionStatus.PAUSED
+
+    @property
+    def reason_shown(self) -> str:
+        return reason_text(self.reason, self.status_reason)
 
     def set_api_key(self, key: str) -> None:
         from integrations import crypto
@@ -304,8 +310,12 @@ class Submission(models.Model):
         choices=SubmissionStatus.choices,
         default=SubmissionStatus.PENDING,
     )
-    status_reason = models.TextField(_("reason"), blank=True)
+    status_reason = models.TextField(_("reason"), blank=True)  # rows before codes only
+    reason = models.JSONField(null=True, blank=True, editable=False)  # reasons.py code + params
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # ``attempts`` when support last redelivered: the retry policy counts from here, the page
+    # shows every attempt ever made.
+    retries_from = models.PositiveIntegerField(default=0, editable=False)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim_token = models.UUIDField(null=True, blank=True)
@@ -359,6 +369,10 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.komo_id}"
+
+    @property
+    def reason_shown(self) -> str:
+        return reason_text(self.reason, self.status_reason)
 
     @cached_property
     def person(self) -> Person:
@@ -471,7 +485,8 @@ class ConfigChange(models.Model):
     )
     at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=40)
-    summary = models.TextField(blank=True)
+    summary = models.TextField(blank=True)  # rows before codes only
+    summary_data = models.JSONField(null=True, blank=True, editable=False)  # code + params
     changes = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -481,6 +496,10 @@ class ConfigChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hub_slug} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def summary_shown(self) -> str:
+        return reason_text(self.summary_data, self.summary)
 
 
 class HubRole(models.TextChoices):
@@ -624,3 +643,75 @@ class AccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"
+
+
+class AuditKind(models.TextChoices):
+    CONFIG = "config", _("Configuration")
+    TOKEN = "token", _("Webhook token")
+    SECRET = "secret", _("Signing secret")
+    CONNECTION = "connection", _("Braze connection")
+    REDELIVERY = "redelivery", _("Redelivery")
+    ALERT = "alert", _("Alert")
+    ERASURE = "erasure", _("Erasure")
+    BACKFILL = "backfill", _("Backfill")
+
+
+class AuditEvent(models.Model):
+    """One thing that happened to a hub, for its audit log (services/audit.py writes them).
+
+    ``reason`` is a code with parameters (reasons.py), put into words when shown; ``changes``
+    holds a configuration change's paths → [before, after] (secrets only as "changed").
+    """
+
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="audit_events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=AuditKind.choices)
+    action = models.CharField(max_length=60)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor = models.CharField(max_length=150, blank=True)  # the username then; "" = the system
+    reason = models.JSONField(null=True, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["hub", "-at", "-id"], name="audit_hub_recent"),
+            models.Index(fields=["hub", "kind", "-at", "-id"], name="audit_hub_kind_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.action}"
+
+    @property
+    def reason_shown(self) -> str:
+        return reason_text(self.reason)
+
+
+class AlertCause(models.TextChoices):
+    PAUSED = "paused", _("Connection paused")
+    FAILING = "failing", _("Deliveries failing")
+    BACKLOG = "backlog", _("Backlog older than 15 minutes")
+
+
+class AlertState(models.Model):
+    """Whether a hub's alert cause is on, and when its editors were last mailed about it:
+    at most one mail per hub and cause per hour (services/alerts.py)."""
+
+    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="alert_states")
+    cause = models.CharField(max_length=20, choices=AlertCause.choices)
+    active = models.BooleanField(default=False)
+    since = models.DateTimeField(null=True, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_recovery_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hub", "cause"], name="alert_state_hub_cause"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hub_id}:{self.cause}:{'on' if self.active else 'off'}"

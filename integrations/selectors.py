@@ -13,10 +13,12 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations import blind_index
+from integrations import blind_index, health
 from integrations.batching import batch_build
+from integrations.explain import outcome_explain
 from integrations.mapping import map_submission
 from integrations.models import (
+    PROBLEM_STATUSES,
     AttemptItem,
     DeliveryAttempt,
     Hub,
@@ -166,20 +168,17 @@ class HubHealth:
     received_24h: int
     last_delivered_at: Any
     last_attempt: DeliveryAttempt | None
+    causes: tuple[health.Cause, ...] = ()
 
     @property
     def level(self) -> str:
-        """ok | warning | error, for the at-a-glance badge."""
-        if self.failed or self.overdue:
-            return "error"
-        if self.held:
-            return "warning"
-        return "ok"
+        """ok | warning | error, for the at-a-glance badge: the worst of the causes."""
+        return health.health_level(list(self.causes))
 
 
-def _capped_count(queryset: QuerySet) -> tuple[str, tuple]:
-    """SQL counting at most HEALTH_COUNT_CAP rows of ``queryset`` (a LIMITed subquery)."""
-    sql, params = queryset.order_by().values("pk")[:HEALTH_COUNT_CAP].query.sql_with_params()
+def _capped_count(queryset: QuerySet, cap: int = HEALTH_COUNT_CAP) -> tuple[str, tuple]:
+    """SQL counting at most ``cap`` rows of ``queryset`` (a LIMITed subquery)."""
+    sql, params = queryset.order_by().values("pk")[:cap].query.sql_with_params()
     return f"(SELECT COUNT(*) FROM ({sql}) capped)", params  # noqa: S608 (ORM-compiled SQL)
 
 
@@ -191,6 +190,24 @@ def _newest(queryset: QuerySet, field: str) -> tuple[str, tuple]:
     return f"({sql})", params
 
 
+def _oldest(queryset: QuerySet, field: str) -> tuple[str, tuple]:
+    sql, params = queryset.order_by(field).values(field)[:1].query.sql_with_params()
+    return f"({sql})", params
+
+
+def _sample_problems(rows: QuerySet, start: int) -> list[tuple[str, tuple]]:
+    """Of the SHARE_SAMPLE submissions received before the ``start`` newest: how many there
+    are, and how many of them are held or failed (an index range of the hub's newest rows)."""
+    sample = rows.order_by("-received_at").values("status")[start:start + health.SHARE_SAMPLE]
+    sql, params = sample.query.sql_with_params()
+    marks = ", ".join(["%s"] * len(PROBLEM_STATUSES))
+    return [
+        (f"(SELECT COUNT(*) FROM ({sql}) sampled)", params),  # noqa: S608
+        (f"(SELECT COUNT(*) FROM ({sql}) sampled WHERE sampled.status IN ({marks}))",  # noqa: S608
+         (*params, *PROBLEM_STATUSES)),
+    ]
+
+
 def _health_parts(hub_id: int, now: Any) -> list[tuple[str, tuple]]:
     """The health figures of one hub as bounded SQL expressions, each served by an index:
     the partial indexes on pending / held / failed / delivered rows and (hub, received_at)."""
@@ -198,6 +215,11 @@ def _health_parts(hub_id: int, now: Any) -> list[tuple[str, tuple]]:
     rows = Submission.objects.filter(hub_id=hub_id)
     pending = rows.filter(status=SubmissionStatus.PENDING)
     delivered = rows.filter(status=SubmissionStatus.DELIVERED)
+    days_before = [
+        _capped_count(rows.filter(received_at__lt=now - timedelta(days=day),
+                                  received_at__gte=now - timedelta(days=day + 1)), cap=1)
+        for day in range(1, health.DAILY_DAYS + 1)
+    ]
     return [
         _capped_count(pending),
         _capped_count(pending.filter(next_attempt_at__lt=now - timedelta(minutes=5))),
@@ -207,16 +229,25 @@ def _health_parts(hub_id: int, now: Any) -> list[tuple[str, tuple]]:
         _capped_count(rows.filter(received_at__gte=day_ago)),
         _newest(delivered, "delivered_at"),
         _newest(DeliveryAttempt.objects.filter(hub_id=hub_id), "started_at"),
+        _oldest(pending, "next_attempt_at"),
+        *_sample_problems(rows, 0),
+        *_sample_problems(rows, health.SHARE_SAMPLE),
+        *days_before,
     ]
 
 
 HEALTH_FIGURES = ("pending", "overdue", "held", "failed", "delivered_24h", "received_24h",
-                  "last_delivered_at", "last_attempt")
+                  "last_delivered_at", "last_attempt", "oldest_due_at", "recent_sample",
+                  "recent_problems", "earlier_sample", "earlier_problems",
+                  *(f"day_{day}" for day in range(1, health.DAILY_DAYS + 1)))
+SHOWN_FIGURES = ("pending", "overdue", "held", "failed", "delivered_24h", "received_24h",
+                 "last_delivered_at", "last_attempt")
 
 
 def hubs_health(*, hubs: list[Hub]) -> dict[int, HubHealth]:
     """Health of several hubs in two statements, whatever their number or history: one SELECT
-    of bounded subqueries (figures and the latest attempt's id), then those attempts."""
+    of bounded subqueries (figures and the latest attempt's id), then those attempts. The
+    hubs' connections should be loaded with them (``select_related("connection")``)."""
     if not hubs:
         return {}
     now = timezone.now()
@@ -235,8 +266,35 @@ def hubs_health(*, hubs: list[Hub]) -> dict[int, HubHealth]:
     for hub, row in zip(hubs, rows, strict=True):
         row["last_delivered_at"] = _as_datetime(row["last_delivered_at"])
         row["last_attempt"] = attempts.get(row["last_attempt"])
-        result[hub.pk] = HubHealth(**row)
+        causes = health.health_causes(_figures(hub, row), now=now)
+        result[hub.pk] = HubHealth(**{name: row[name] for name in SHOWN_FIGURES},
+                                   causes=tuple(causes))
     return result
+
+
+def _figures(hub: Hub, row: dict[str, Any]) -> health.Figures:
+    braze = getattr(hub, "connection", None)
+    attempt = row["last_attempt"]
+    return health.Figures(
+        active=hub.active,
+        has_connection=braze is not None,
+        connection_status=braze.status if braze else "",
+        connection_reason=braze.reason_shown if braze else "",
+        ever_succeeded=bool(braze and (braze.last_success_at or braze.status == "ok")),
+        pending=row["pending"],
+        held=row["held"],
+        failed=row["failed"],
+        received_24h=row["received_24h"],
+        oldest_due_at=_as_datetime(row["oldest_due_at"]),
+        last_attempt_outcome=attempt.outcome if attempt else "",
+        last_attempt_words=outcome_explain(attempt.outcome, status_code=attempt.status_code,
+                                           message=attempt.message) if attempt else "",
+        recent_sample=row["recent_sample"],
+        recent_problems=row["recent_problems"],
+        earlier_sample=row["earlier_sample"],
+        earlier_problems=row["earlier_problems"],
+        received_days_before=sum(row[f"day_{day}"] for day in range(1, health.DAILY_DAYS + 1)),
+    )
 
 
 def _as_datetime(value: Any) -> datetime | None:

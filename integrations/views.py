@@ -19,12 +19,15 @@ from django.db import connection as db_connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from integrations import demo
+from integrations.health import CAUSE_FIXES, Cause, cause_sentence, fix_label
 from integrations.explain import outcome_explain
+from integrations.reasons import problems_shown
 from integrations.forms import PreviewForm
 from integrations.mapping import ValueProblem, identify
 from integrations.models import (
@@ -116,7 +119,7 @@ def submission_detail_context(submission: Submission) -> dict[str, Any]:
     )
     return {
         "payload_json": pretty_json(submission.payload),
-        "problems": submission.problems or [],
+        "problems": problems_shown(submission.problems),
         "attempt_rows": [_attempt_row(item, identifier) for item in items],
     }
 
@@ -140,17 +143,29 @@ def _attempt_row(item: AttemptItem, identifier: dict[str, Any] | None) -> Attemp
     own = _own_objects(body, identifier)
     if not own and total == 1:
         own = body
+    explanation = outcome_explain(attempt.outcome, status_code=attempt.status_code,
+                                  message=attempt.message)
     return AttemptRow(
         attempt=attempt,
         result=item.get_result_display(),
-        error=item.error,
-        explanation=outcome_explain(attempt.outcome, status_code=attempt.status_code,
-                                    message=attempt.message),
+        error=_own_error(item, attempt),
+        explanation=explanation,
         own_objects=pretty_json(own) if own else "",
         objects_in_request=total,
         response=attempt.response_body[:RESPONSE_PREVIEW_CHARS],
         response_truncated=len(attempt.response_body) > RESPONSE_PREVIEW_CHARS,
     )
+
+
+def _own_error(item: AttemptItem, attempt: DeliveryAttempt) -> str:
+    """The item's own error (Braze's per-item text). Rows stored before reasons had codes
+    repeat the request's explanation in English here: that is shown once, above, already."""
+    error = item.error or ""
+    with translation.override("en"):
+        repeated = outcome_explain(attempt.outcome, status_code=attempt.status_code,
+                                   message=attempt.message)
+    quoted = f"“{attempt.message[:300]}”" if attempt.message else ""
+    return "" if error == repeated or (quoted and quoted in error) else error
 
 
 def _own_objects(body: dict[str, Any], identifier: dict[str, Any] | None) -> dict[str, list]:
@@ -169,12 +184,44 @@ def _own_objects(body: dict[str, Any], identifier: dict[str, Any] | None) -> dic
 
 
 @dataclass(frozen=True)
+class CauseRow:
+    """One health cause as shown: a sentence, its level, the page that fixes it."""
+
+    level: str
+    sentence: str
+    fix_url: str
+    fix_label: str
+
+
+_FIX_STATUS = {"pending": "pending", "failed": "failed", "held": "held", "problems": "failed"}
+
+
+def _fix_url(hub: Hub, fix: str) -> str:
+    if fix == "connection":
+        return reverse("integrations:hub_edit_connection", args=[hub.slug])
+    if fix in _FIX_STATUS:
+        return f"{submissions_changelist_url(hub)}&status__exact={_FIX_STATUS[fix]}"
+    anchor = {"test": "connection", "webhook": "webhook"}.get(fix, "health")
+    return f"{reverse('integrations:hub_dashboard', args=[hub.slug])}#{anchor}"
+
+
+def health_cause_rows(hub: Hub, causes: tuple[Cause, ...]) -> list[CauseRow]:
+    rows = []
+    for cause in causes:
+        fix = CAUSE_FIXES.get(cause.code, "")
+        rows.append(CauseRow(level=cause.level, sentence=cause_sentence(cause),
+                             fix_url=_fix_url(hub, fix), fix_label=fix_label(fix)))
+    return rows
+
+
+@dataclass(frozen=True)
 class HubRow:
     hub: Hub
     health: Any
     health_label: str
     connection: BrazeConnection | None
     can_edit: bool
+    causes: list[CauseRow]
 
 
 def _hub_rows(user: Any) -> list[HubRow]:
@@ -186,7 +233,8 @@ def _hub_rows(user: Any) -> list[HubRow]:
         health = healths[hub.pk]
         rows.append(HubRow(hub=hub, health=health, health_label=HEALTH_LABELS[health.level],
                            connection=getattr(hub, "connection", None),
-                           can_edit=hub.pk in editable))
+                           can_edit=hub.pk in editable,
+                           causes=health_cause_rows(hub, health.causes)))
     return rows
 
 
@@ -209,6 +257,7 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "hub": hub,
         "health": health,
         "health_label": HEALTH_LABELS[health.level],
+        "causes": health_cause_rows(hub, health.causes),
         "connection": getattr(hub, "connection", None),
         "can_edit": user_can_edit_hub(request.user, hub),
         "webhook": hub_webhook_urls(request, hub),
@@ -219,8 +268,8 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
         "edit_url": reverse("integrations:hub_edit", args=[hub.slug]),
         "submissions_url": submissions_changelist_url(hub),
-        "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
-                       f"?hub__id__exact={hub.pk}",
+        "changes_url": reverse("integrations:hub_audit", args=[hub.slug]),
+        "audit_url": reverse("integrations:hub_audit", args=[hub.slug]),
     }
     return render(request, "integrations/hub_dashboard.html", context)
 

@@ -554,7 +554,7 @@ def test_redeliver_action_requeues_failed_submissions(superuser_client):
     # then
     failed.refresh_from_db()
     assert failed.status == SubmissionStatus.PENDING
-    assert failed.attempts == 0
+    assert failed.retries_from == failed.attempts
     assert failed.next_attempt_at is not None
     assert ConfigChange.objects.filter(hub=hub, action="redelivered").exists()
 

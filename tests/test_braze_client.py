@@ -224,7 +224,7 @@ def test_dropped_connection_is_a_connection_error(
     result = client.track(endpoint=sandbox.url, api_key=KEY, body=track_body("u1"))
 
     assert (result.status_code, result.outcome) == (None, Outcome.CONNECTION_ERROR)
-    assert result.message.startswith("Connection error")
+    assert result.message.startswith("Connection reset")
     assert sandbox.stats()["by_status"] == {"dropped": 1}
 
 

@@ -125,8 +125,9 @@ def test_hub_list_shows_only_my_hubs_with_their_health(client):
 
 
 def test_hub_list_marks_a_quiet_hub_ok(client):
-    # given
+    # given a hub whose connection has worked
     hub = hub_create()
+    BrazeConnection.objects.filter(hub=hub).update(status="ok", last_success_at=timezone.now())
     submission_create(hub, status=SubmissionStatus.DELIVERED)
     member(client, hub)
     # when
@@ -332,7 +333,9 @@ def test_support_redelivers_a_failed_submission(client):
     )
     # then
     submission.refresh_from_db()
-    assert (submission.status, submission.attempts) == (SubmissionStatus.PENDING, 0)
+    # the attempts made so far stay counted; the retry policy counts afresh from here
+    assert (submission.status, submission.attempts) == (SubmissionStatus.PENDING, 8)
+    assert submission.retries_from == 8
     assert submission.next_attempt_at <= timezone.now()
     assert "queued for delivery again" in response.content.decode()
 

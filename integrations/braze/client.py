@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ RESPONSE_READ_LIMIT: Final = 1024 * 1024
 MESSAGE_LIMIT: Final = 500
 REDACTED: Final = "[redacted]"
 _BEARER_PATTERN: Final = re.compile(r"(?i)(bearer\s+)\S+")
+_NAME_NOT_FOUND: Final = re.compile(
+    r"Errno -[235]\b|Name or service not known|nodename nor servname|"
+    r"Temporary failure in name resolution|NameResolutionError|getaddrinfo failed"
+)
 # Header values may only hold visible ASCII; anything else could not be sent (or would be sent
 # mangled), and Braze rejects quoted keys with 401 (braze-api.md §3).
 _SENDABLE_KEY: Final = re.compile(r"[\x21-\x7e]+")
@@ -302,9 +307,36 @@ def _classify_exception(exc: requests.RequestException) -> tuple[Outcome, str]:
     if isinstance(exc, requests.exceptions.SSLError):
         return Outcome.CONNECTION_ERROR, "TLS error"
     if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-        return Outcome.CONNECTION_ERROR, "Connection error"
+        return Outcome.CONNECTION_ERROR, _connection_failure(exc)
     # Invalid URL, invalid header and the like: nothing reached the server, no HTTP status exists.
     return Outcome.CONNECTION_ERROR, f"Request not sent ({type(exc).__name__})"
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """Which network step failed, as the message's prefix (explain.py words it for people)."""
+    text = f"{_innermost_text(exc)} {exc}"
+    chain = _exception_chain(exc)
+    if any(isinstance(e, socket.gaierror) for e in chain) or _NAME_NOT_FOUND.search(text):
+        return "Name not found"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower():
+        return "Connection refused"
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "Connection reset"
+    return "Connection error"
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10 and current not in chain:
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        current = (
+            reason if isinstance(reason, BaseException)
+            else next((arg for arg in current.args if isinstance(arg, BaseException)), None)
+            or current.__cause__ or current.__context__
+        )
+    return chain
 
 
 def _wraps(exc: BaseException, kind: type[BaseException]) -> bool:

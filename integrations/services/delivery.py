@@ -41,6 +41,7 @@ from integrations.models import (
     Submission,
     SubmissionStatus,
 )
+from integrations.reasons import Reason, message_parts, reason, reason_english
 from integrations.retry import Action, decide
 from integrations.services import braze_api, rate_budget, unchanged
 from integrations.services.dispatch import (
@@ -90,6 +91,7 @@ def problems_as_json(result: MappingResult) -> list[dict]:
             "attribute": p.attribute,
             "code": p.code,
             "message": str(p.message),
+            "message_parts": message_parts(p.message),
             "held": p.held,
         }
         for p in result.problems
@@ -162,7 +164,7 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
     if not endpoint_allowed(braze.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
         # Defence in depth against SSRF: the endpoint was validated when saved, but settings or
         # the database may have changed since. Never send the key anywhere else.
-        connection_pause(braze, reason=endpoint_refused_reason(braze.rest_endpoint))
+        connection_pause(braze, why=endpoint_refused_reason(braze.rest_endpoint))
         report.paused = True
         return report
     spec = hub.to_spec()
@@ -286,7 +288,7 @@ def _prepare(
         result = map_submission(spec, submission.payload, context=contexts.get(submission.pk))
         submission.problems = problems_as_json(result)
         if not result.deliverable:
-            _hold(submission, token, result.hold_reason)
+            _hold(submission, token, hold_reason(result))
             metrics.submission_held(hub.slug)
             report.held += 1
             continue
@@ -354,10 +356,15 @@ def _observe_rate_limit(slot: rate_budget.Slot, result: TrackResult) -> None:
     )
 
 
-def _hold(submission: Submission, token: uuid.UUID, reason: str) -> None:
+def hold_reason(result: MappingResult) -> Reason:
+    return reason("held", messages=[message_parts(p.message) for p in result.problems if p.held])
+
+
+def _hold(submission: Submission, token: uuid.UUID, why: Reason) -> None:
     Submission.objects.filter(pk=submission.pk, claim_token=token).update(
         status=SubmissionStatus.HELD,
-        status_reason=reason,
+        status_reason=reason_english(why),
+        reason=why,
         problems=submission.problems,
         claimed_until=None,
         claim_token=None,
@@ -426,22 +433,24 @@ def _record(
         attempts = submission.attempts + 1
         decision = decide(
             outcome,
-            attempts=attempts,
+            attempts=attempts - submission.retries_from,
             item_error=item_errors.get(pk),
             rate_limit_reset_in=_reset_in(result),
         )
-        error = item_errors.get(pk) or (
-            "" if decision.action == Action.DELIVERED else _plain_reason(result)
-        )
+        # The item keeps only what is its own (Braze's per-item error); the request's outcome is
+        # explained once per attempt card, not repeated per item.
+        item_error = item_errors.get(pk, "")
         items.append(
             AttemptItem(
-                attempt=attempt, submission_id=pk, result=_ITEM_RESULT[decision.action], error=error
+                attempt=attempt, submission_id=pk, result=_ITEM_RESULT[decision.action],
+                error=item_error,
             )
         )
         if decision.action == Action.DELIVERED:
             delivered.append(pk)
             continue
-        _apply(submission, token, decision, attempts, error, now, report)
+        why = reason("message", message=item_error) if item_error else _plain_reason(result)
+        _apply(submission, token, decision, attempts, why, now, report)
     AttemptItem.objects.bulk_create(items)
     metrics.submission_outcomes_observed(hub.slug, [item.result for item in items])
     if delivered:
@@ -464,25 +473,32 @@ def _record(
             )
             braze.status, braze.last_success_at = ConnectionStatus.OK, now
     if report.paused:
-        connection_pause(braze, reason=_plain_reason(result))
+        connection_pause(braze, why=_plain_reason(result))
 
 
-def connection_pause(braze: BrazeConnection, *, reason: str) -> None:
-    """Stop delivering with this connection until a person fixes it; submissions wait."""
+def connection_pause(braze: BrazeConnection, *, why: Reason) -> None:
+    """Stop delivering with this connection until a person fixes it; submissions wait. The
+    first pause is written to the hub's audit log, with why."""
+    from integrations.services.audit import audit_record
+
+    was_paused = BrazeConnection.objects.filter(
+        pk=braze.pk, status=ConnectionStatus.PAUSED
+    ).exists()
     BrazeConnection.objects.filter(pk=braze.pk).update(
         status=ConnectionStatus.PAUSED,
-        status_reason=reason,
+        status_reason=reason_english(why),
+        reason=why,
         status_changed_at=timezone.now(),
     )
-    braze.status, braze.status_reason = ConnectionStatus.PAUSED, reason
+    braze.status, braze.status_reason, braze.reason = (
+        ConnectionStatus.PAUSED, reason_english(why), why
+    )
+    if not was_paused:
+        audit_record(hub=braze.hub, kind="connection", action="paused", reason=why)
 
 
-def endpoint_refused_reason(endpoint: str) -> str:
-    from django.utils.translation import gettext as _
-
-    return _("The REST endpoint %(url)s is not an allowed Braze host; nothing was sent.") % {
-        "url": endpoint[:200]
-    }
+def endpoint_refused_reason(endpoint: str) -> Reason:
+    return reason("endpoint_refused", url=endpoint[:200])
 
 
 def after_delivered(*, hub: Hub, submission_ids: list[int]) -> None:
@@ -502,10 +518,8 @@ def _remember_delivered(hub: Hub, batch: Batch, delivered: list[int], prepared: 
     unchanged.delivered_remember(hub_id=hub.pk, delivered=hashes, known=prepared.known)
 
 
-def _unchanged_reason() -> str:
-    from django.utils.translation import gettext as _
-
-    return _("Nothing new to send: Braze already has every value of this submission.")
+def _unchanged_reason() -> Reason:
+    return reason("unchanged")
 
 
 def _mark_delivered(
@@ -514,7 +528,7 @@ def _mark_delivered(
     token: uuid.UUID,
     now,
     *,
-    reason: str = "",
+    reason: Reason | None = None,
     attempted: bool = True,
 ) -> None:
     """One UPDATE for the clean ones; those with skipped-field problems keep their own list."""
@@ -522,7 +536,8 @@ def _mark_delivered(
         "status": SubmissionStatus.DELIVERED,
         "delivered_at": now,
         "attempts": F("attempts") + (1 if attempted else 0),
-        "status_reason": reason,
+        "status_reason": reason_english(reason) if reason else "",
+        "reason": reason,
         "next_attempt_at": None,
         "claimed_until": None,
         "claim_token": None,
@@ -549,11 +564,13 @@ def _apply(
     token: uuid.UUID,
     decision,
     attempts: int,
-    error: str,
+    why: Reason,
     now,
     report: RunReport,
 ) -> None:
-    common = {"claimed_until": None, "claim_token": None, "problems": submission.problems}
+    error = reason_english(why)
+    common = {"claimed_until": None, "claim_token": None, "problems": submission.problems,
+              "reason": why}
     queryset = Submission.objects.filter(pk=submission.pk, claim_token=token)
     if decision.action == Action.FAIL:
         queryset.update(
@@ -584,8 +601,11 @@ def _apply(
         report.paused = True
 
 
-def _plain_reason(result: TrackResult) -> str:
-    """Braze's answer in words a support person understands."""
-    from integrations.explain import outcome_explain
+def _plain_reason(result: TrackResult) -> Reason:
+    """Braze's answer (or our network's failure), put into words when shown (explain.py)."""
+    return braze_reason(result)
 
-    return outcome_explain(result.outcome, status_code=result.status_code, message=result.message)
+
+def braze_reason(result: TrackResult) -> Reason:
+    return reason("braze", outcome=str(result.outcome), status_code=result.status_code,
+                  message=result.message)

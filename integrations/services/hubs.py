@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,7 +24,9 @@ from integrations.models import (
     Submission,
     SubmissionStatus,
 )
+from integrations.reasons import reason
 from integrations.serializers import MASK, HubConfigSerializer
+from integrations.services.audit import audit_kind_of, audit_record
 from integrations.services.dispatch import hub_delivery_trigger
 
 SECRET_PATHS = ("braze.api_key",)
@@ -112,20 +115,24 @@ def config_change_record(
     action: str,
     before: dict | None = None,
     after: dict | None = None,
-    summary: str = "",
+    summary: dict[str, Any] | None = None,
     secret_changed: bool = False,
 ) -> ConfigChange:
+    """Record a change in the hub's history and its audit log. ``summary`` is a reasons.py
+    code with parameters, put into words in the reader's language."""
     changes = config_diff(before or {}, after or {}) if after is not None else {}
     for path in SECRET_PATHS:
         changes.pop(path, None)
     if secret_changed:
         changes["braze.api_key"] = "changed"
+    audit_record(hub=hub, kind=audit_kind_of(action), action=action, user=user, reason=summary,
+                 changes=changes)
     return ConfigChange.objects.create(
         hub=hub,
         hub_slug=hub.slug,
         user=user if getattr(user, "pk", None) else None,
         action=action,
-        summary=summary,
+        summary_data=summary,
         changes=changes,
     )
 
@@ -212,12 +219,17 @@ def _connection_import(hub: Hub, braze: dict[str, Any] | None) -> bool:
 
 def connection_resume(connection: BrazeConnection, *, save: bool = True) -> None:
     """A person fixed the key or endpoint: leave the paused state and deliver what waited."""
-    if connection.status == ConnectionStatus.PAUSED:
+    resumed = connection.status == ConnectionStatus.PAUSED
+    if resumed:
         connection.status = ConnectionStatus.UNTESTED
         connection.status_reason = ""
+        connection.reason = None
         connection.status_changed_at = timezone.now()
     if save:
         connection.save()
+    if resumed and connection.hub_id:
+        audit_record(hub=connection.hub, kind="connection", action="resumed",
+                     reason=reason("resumed"))
     if connection.hub_id:
         transaction.on_commit(lambda: hub_delivery_trigger(hub_id=connection.hub_id, force=True))
 
@@ -244,11 +256,9 @@ def hub_token_issue(*, hub: Hub, user=None, grace: timedelta = NO_GRACE) -> str:
             "updated_at",
         ]
     )
-    summary = _("ingest token …%(hint)s") % {"hint": token[-4:]}
-    if keep_previous:
-        summary += "; " + _("the previous token works until %(until)s") % {
-            "until": f"{hub.previous_token_expires_at:%Y-%m-%d %H:%M} UTC"
-        }
+    summary = reason("token_issued", hint=token[-4:], previous_until=(
+        f"{hub.previous_token_expires_at:%Y-%m-%d %H:%M} UTC" if keep_previous else ""
+    ))
     config_change_record(hub=hub, user=user, action="token-issued", summary=summary)
     return token
 
@@ -264,10 +274,8 @@ def hub_signing_secret_issue(*, hub: Hub, user=None, keep_previous: bool = False
     hub.signing_secret_previous = hub.signing_secret if keep_previous else ""
     hub.signing_secret = secret
     hub.save(update_fields=["signing_secret", "signing_secret_previous", "updated_at"])
-    summary = (
-        _("new signing secret; the previous one is still accepted")
-        if hub.signing_secret_previous
-        else _("new signing secret; no other secret is accepted")
+    summary = reason(
+        "signing_secret_kept" if hub.signing_secret_previous else "signing_secret_alone"
     )
     config_change_record(hub=hub, user=user, action="signing-secret-issued", summary=summary)
     return secret
@@ -293,9 +301,7 @@ def hub_signature_requirement_set(*, hub: Hub, required: bool, user=None) -> boo
         hub=hub,
         user=user,
         action="signatures-required" if required else "signatures-optional",
-        summary=_("unsigned webhooks are refused")
-        if required
-        else _("unsigned webhooks are accepted"),
+        summary=reason("signatures_required" if required else "signatures_optional"),
     )
     return True
 
@@ -310,7 +316,7 @@ def hub_signing_secret_previous_drop(*, hub: Hub, user=None) -> bool:
         hub=hub,
         user=user,
         action="signing-secret-previous-dropped",
-        summary=_("the previous signing secret is no longer accepted"),
+        summary=reason("signing_secret_dropped"),
     )
     return True
 
@@ -320,30 +326,40 @@ def connection_test(*, connection: BrazeConnection) -> TrackResult:
 
     A stored endpoint outside the allow-list is never called: the connection pauses instead.
     """
+    from integrations.reasons import reason_english
     from integrations.services import braze_api
-    from integrations.services.delivery import connection_pause, endpoint_refused_reason
+    from integrations.services.delivery import (
+        braze_reason,
+        connection_pause,
+        endpoint_refused_reason,
+    )
 
     if not endpoint_allowed(connection.rest_endpoint, settings.BRAZE_EXTRA_ENDPOINTS):
-        reason = endpoint_refused_reason(connection.rest_endpoint)
-        connection_pause(connection, reason=reason)
-        return TrackResult(status_code=None, outcome=Outcome.CONNECTION_ERROR, message=reason)
+        why = endpoint_refused_reason(connection.rest_endpoint)
+        connection_pause(connection, why=why)
+        return TrackResult(status_code=None, outcome=Outcome.CONNECTION_ERROR,
+                           message=reason_english(why))
     result = braze_api.braze_client().track(
         endpoint=connection.rest_endpoint, api_key=connection.api_key, body=CONNECTION_TEST_BODY
     )
-    from integrations.explain import outcome_explain
-
     ok = str(result.outcome) in ("success", "partial")
     now = timezone.now()
+    was_paused = connection.status == ConnectionStatus.PAUSED
     if ok:
         connection.status, connection.status_reason = ConnectionStatus.OK, ""
+        connection.reason = None
         connection.last_success_at = now
     elif str(result.outcome) in ("unauthorized", "forbidden", "not_found", "redirect"):
-        connection.status = ConnectionStatus.PAUSED
-        connection.status_reason = outcome_explain(
-            result.outcome, status_code=result.status_code, message=result.message
-        )
+        connection_pause(connection, why=braze_reason(result))
+    else:
+        # Not paused (a network failure or a Braze hiccup): say why until the next success.
+        connection.reason = braze_reason(result)
+        connection.status_reason = reason_english(connection.reason)
     connection.status_changed_at = now
     connection.save()
+    if ok and was_paused and connection.hub_id:
+        audit_record(hub=connection.hub, kind="connection", action="resumed",
+                     reason=reason("connection_ok"))
     if ok and connection.hub_id:
         hub_delivery_trigger(hub_id=connection.hub_id, force=True)
     return result
@@ -381,12 +397,13 @@ def submissions_redeliver(*, pks: list[int], user=None) -> int:
         per_hub.setdefault(hub_id, []).append(pk)
     for hub in Hub.objects.filter(pk__in=per_hub):
         count = Submission.objects.filter(pk__in=per_hub[hub.pk]).update(
-            status=SubmissionStatus.PENDING, next_attempt_at=timezone.now(), attempts=0,
-            claimed_until=None, claim_token=None, status_reason="",
+            status=SubmissionStatus.PENDING, next_attempt_at=timezone.now(),
+            retries_from=F("attempts"),  # a fresh retry window; the count of attempts stays
+            claimed_until=None, claim_token=None, status_reason="", reason=None,
         )
         config_change_record(
             hub=hub, user=user, action="redelivered",
-            summary=f"{count} submission(s) queued again",
+            summary=reason("redelivered", count=count),
         )
         transaction.on_commit(lambda h=hub.pk: hub_delivery_trigger(hub_id=h, force=True))
     return sum(len(pks) for pks in per_hub.values())
