@@ -103,7 +103,33 @@ def _token_issued(params: Mapping[str, Any]) -> str:
     return text
 
 
+def _erased(params: Mapping[str, Any]) -> str:
+    kinds = {"email": _("an email address"), "phone": _("a phone number"),
+             "external_id": _("an external id")}
+    count = int(params.get("submissions") or 0)
+    text = ngettext(
+        "A person was erased (found by %(kind)s): %(count)d submission removed.",
+        "A person was erased (found by %(kind)s): %(count)d submissions removed.", count,
+    ) % {"kind": kinds.get(str(params.get("kind")), str(params.get("kind", ""))), "count": count}
+    if params.get("braze"):
+        text += " " + _("Braze deletion: %(outcome)s.") % {"outcome": params["braze"]}
+    return text
+
+
+def _alert(params: Mapping[str, Any]) -> str:
+    from integrations.alert_words import alert_subject
+
+    recipients = int(params.get("recipients") or 0)
+    text = alert_subject(str(params.get("cause", "")), recovered=bool(params.get("recovered")),
+                         hub_name=str(params.get("hub", "")))
+    return ngettext("%(subject)s (mailed to %(count)d editor)",
+                    "%(subject)s (mailed to %(count)d editors)", recipients) % {
+        "subject": text, "count": recipients}
+
+
 _REASONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "erased": _erased,
+    "alert": _alert,
     "braze": _braze,
     "held": _held,
     "endpoint_refused": lambda p: _(

@@ -299,9 +299,9 @@ def _figures(hub: Hub, row: dict[str, Any]) -> health.Figures:
 
 def _as_datetime(value: Any) -> datetime | None:
     """A raw timestamp column as a datetime (PostgreSQL gives one; SQLite gives text in UTC)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(str(value))
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
     if parsed is not None and timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
     return parsed

@@ -12,6 +12,7 @@ from integrations.services.retention import retention_apply as retention_run
 from integrations.services.sweep import sweep_due
 from integrations.services.transactional import transactional_deliver
 
+ALERT_HUBS_PER_STATEMENT = 50
 SWEEP_LOOP_SECONDS = 55
 SWEEP_LOCK = "sweep-loop-running"
 RETENTION_LOCK = "retention-running"
@@ -72,3 +73,20 @@ def retention_apply() -> dict:
         return retention_run().totals()
     finally:
         cache.delete(RETENTION_LOCK)
+
+
+def alerts_check() -> dict:
+    """Every minute (django-q2 schedule): each active hub's alert causes → mails to editors."""
+    from integrations.models import Hub
+    from integrations.selectors import hubs_health
+    from integrations.services.alerts import AlertReport, alerts_apply, alerts_hubs_clear
+
+    report = AlertReport()
+    hubs = list(Hub.objects.filter(active=True).select_related("connection").order_by("pk"))
+    for start in range(0, len(hubs), ALERT_HUBS_PER_STATEMENT):
+        chunk = hubs[start:start + ALERT_HUBS_PER_STATEMENT]
+        healths = hubs_health(hubs=chunk)
+        for hub in chunk:
+            alerts_apply(hub=hub, causes=list(healths[hub.pk].causes), report=report)
+    alerts_hubs_clear(active_hub_ids={hub.pk for hub in hubs})
+    return {"hubs": len(hubs), "sent": len(report.sent)}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views, views_erasure
+from integrations import views, views_audit, views_erasure
 from integrations.editor import views as editor
 
 app_name = "integrations"
@@ -11,6 +11,8 @@ urlpatterns = [
     path("hubs/new/", editor.hub_create, name="hub_create"),
     path("hubs/<slug:slug>/", views.hub_dashboard, name="hub_dashboard"),
     path("hubs/<slug:slug>/preview/", views.hub_preview, name="hub_preview"),
+    path("hubs/<slug:slug>/audit/", views_audit.hub_audit, name="hub_audit"),
+    path("hubs/<slug:slug>/audit.csv", views_audit.hub_audit_csv, name="hub_audit_csv"),
     path("hubs/<slug:slug>/test-connection/", views.hub_connection_test,
          name="hub_connection_test"),
     path("erase/", views_erasure.person_erase_view, name="person_erase"),

@@ -25,10 +25,9 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from integrations import demo
-from integrations.health import CAUSE_FIXES, Cause, cause_sentence, fix_label
 from integrations.explain import outcome_explain
-from integrations.reasons import problems_shown
 from integrations.forms import PreviewForm
+from integrations.health import CAUSE_FIXES, Cause, cause_sentence, fix_label
 from integrations.mapping import ValueProblem, identify
 from integrations.models import (
     AttemptItem,
@@ -38,6 +37,7 @@ from integrations.models import (
     Hub,
     Submission,
 )
+from integrations.reasons import problems_shown
 from integrations.selectors import (
     can_create_hubs,
     can_see_personal_data,

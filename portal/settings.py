@@ -231,6 +231,12 @@ BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
 # window), so history and charts still cover a year and storage stays bounded.
 RETENTION_HISTORY_DAYS = env.int("RETENTION_HISTORY_DAYS", default=400)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
+# Alert mails to hub editors (services/alerts.py): EMAIL_URL as django-environ reads it
+# (smtp+tls://user:password@host:587, consolemail://, …); under DEBUG mails go to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Komo → Braze portal <portal@localhost>")
+# Where the portal is reached, for links in alert mails.
+PORTAL_URL = env.str("PORTAL_URL", default="http://localhost:8000").rstrip("/")
 
 if not DEBUG:
     # Fail at start-up, not at the first encrypted write.

@@ -63,7 +63,7 @@ class BrazeConnectionInline(HubChildInlineMixin, admin.StackedInline):
     max_num = 1
     can_delete = False
     edit_fields = ("braze_instance", "custom_endpoint", "new_api_key")
-    status_fields = ("key_hint", "status", "status_reason", "last_success_at")
+    status_fields = ("key_hint", "status", "reason_text", "last_success_at")
 
     def get_fields(self, request: HttpRequest, obj: Hub | None = None) -> tuple[str, ...]:
         if obj is None:
@@ -81,6 +81,10 @@ class BrazeConnectionInline(HubChildInlineMixin, admin.StackedInline):
     @admin.display(description=_("stored API key"))
     def key_hint(self, connection: BrazeConnection) -> str:
         return f"…{connection.api_key_last4}" if connection.api_key_last4 else "—"
+
+    @admin.display(description=_("status reason"))
+    def reason_text(self, connection: BrazeConnection) -> str:
+        return connection.reason_shown or "—"
 
 
 class FieldMappingInline(HubChildInlineMixin, admin.TabularInline):

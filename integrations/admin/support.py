@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from integrations.admin.common import HubScopedAdmin
 from integrations.admin.privacy import AttemptPrivacyMixin, SubmissionPrivacyMixin
 from integrations.admin_paging import CappedPaginator, EventFilter, VisibleHubFilter
+from integrations.change_words import change_lines
 from integrations.explain import outcome_explain
 from integrations.models import ConfigChange, DeliveryAttempt, Submission
 from integrations.selectors import attempt_item_count, submissions_search
@@ -46,12 +47,16 @@ class SubmissionAdmin(SubmissionPrivacyMixin, HubScopedAdmin):
     actions = ("redeliver",)
     fields = (
         "hub", "event", "komo_id", "public_id", "komo_timestamp", "received_at", "status_badge",
-        "status_reason", "attempts", "next_attempt_at", "delivered_at", "redacted_at",
+        "reason_text", "attempts", "next_attempt_at", "delivered_at", "redacted_at",
     )
     readonly_fields = fields
 
     class Media:
         css = {"all": ("integrations/admin.css",)}
+
+    @admin.display(description=_("reason"))
+    def reason_text(self, submission: Submission) -> str:
+        return submission.reason_shown or "—"
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet[Submission],
                            search_term: str) -> tuple[QuerySet[Submission], bool]:
@@ -173,12 +178,12 @@ class DeliveryAttemptAdmin(AttemptPrivacyMixin, HubScopedAdmin):
 
 @admin.register(ConfigChange)
 class ConfigChangeAdmin(HubScopedAdmin):
-    list_display = ("at", "hub_slug", "user", "action", "changed_paths", "summary")
+    list_display = ("at", "hub_slug", "user", "action", "changed_paths", "summary_text")
     list_filter = (("hub", RelatedOnlyFieldListFilter), "action")
     list_select_related = ("user",)
     search_fields = ("hub_slug", "action", "summary")
     date_hierarchy = "at"
-    fields = ("at", "hub", "hub_slug", "user", "action", "summary", "changes_pretty")
+    fields = ("at", "hub", "hub_slug", "user", "action", "summary_text", "changes_pretty")
     readonly_fields = fields
 
     class Media:
@@ -193,6 +198,11 @@ class ConfigChangeAdmin(HubScopedAdmin):
     def changed_paths(self, change: ConfigChange) -> str:
         return ", ".join(sorted(change.changes or {})) or "—"
 
+    @admin.display(description=_("summary"))
+    def summary_text(self, change: ConfigChange) -> str:
+        return change.summary_shown or "—"
+
     @admin.display(description=_("changes (old → new)"))
     def changes_pretty(self, change: ConfigChange) -> SafeString:
-        return format_html('<pre class="kb-code">{}</pre>', pretty_json(change.changes or {}))
+        lines = change_lines(change.changes)
+        return format_html('<pre class="kb-code">{}</pre>', "\n".join(lines) or "—")

@@ -265,7 +265,22 @@ def person_erase(
     if braze:
         record.braze_outcome, record.braze_answer = _braze_delete(list(found.values()))
     record.save()
+    _audit(record, hubs, user)
     return record
+
+
+def _audit(record: ErasureRecord, hubs: list[Hub], user: Any) -> None:
+    """Each searched hub's audit log says an erasure happened there and how much it removed;
+    never whom (the identifier kind only)."""
+    from integrations.reasons import reason
+    from integrations.services.audit import audit_record
+
+    for hub in hubs:
+        counts = record.counts.get(hub.slug) or {}
+        audit_record(hub=hub, kind="erasure", action="person-erased", user=user, reason=reason(
+            "erased", kind=record.identifier_kind, submissions=int(counts.get("submissions", 0)),
+            record=record.pk, braze=record.braze_outcome,
+        ))
 
 
 # --- Braze ------------------------------------------------------------------------------------
