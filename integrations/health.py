@@ -44,7 +44,8 @@ class Figures:
     active: bool
     has_connection: bool
     connection_status: str  # untested | ok | paused ("" without a connection)
-    connection_reason: str  # in words, for the paused sentence
+    connection_reason: Any  # the stored reason (reasons.py code + params), for the sentence
+    connection_reason_text: str  # rows from before codes
     ever_succeeded: bool
     pending: int
     held: int
@@ -52,7 +53,7 @@ class Figures:
     received_24h: int
     oldest_due_at: datetime | None
     last_attempt_outcome: str
-    last_attempt_words: str
+    last_attempt: dict[str, Any]  # outcome, status_code, message: worded when shown
     recent_sample: int
     recent_problems: int
     earlier_sample: int
@@ -65,14 +66,15 @@ def health_causes(figures: Figures, *, now: datetime) -> list[Cause]:
     if not figures.has_connection:
         causes.append(Cause("no_connection", "warning"))
     elif figures.connection_status == "paused":
-        causes.append(Cause("paused", "error", {"reason": figures.connection_reason},
+        causes.append(Cause("paused", "error", {"reason": figures.connection_reason,
+                                                "reason_text": figures.connection_reason_text},
                             alert="paused"))
     elif not figures.ever_succeeded:
         causes.append(Cause("never_succeeded", "warning"))
     if (figures.pending and figures.last_attempt_outcome in RETRYABLE
             and figures.connection_status != "paused"):
         causes.append(Cause("retrying", "warning",
-                            {"count": figures.pending, "words": figures.last_attempt_words},
+                            {"count": figures.pending, "attempt": figures.last_attempt},
                             alert="failing"))
     if figures.active and figures.oldest_due_at and now - figures.oldest_due_at > BACKLOG_AFTER:
         minutes = int((now - figures.oldest_due_at).total_seconds() // 60)
@@ -89,10 +91,19 @@ def health_causes(figures: Figures, *, now: datetime) -> list[Cause]:
     if figures.active and not figures.received_24h and figures.received_days_before >= DAILY_DAYS:
         causes.append(Cause("silent", "warning"))
     if figures.failed:
-        causes.append(Cause("failed", "warning", {"count": figures.failed}))
+        causes.append(Cause("failed", "error", {"count": figures.failed}))
     if figures.held:
         causes.append(Cause("held", "warning", {"count": figures.held}))
     return causes
+
+
+def _attempt_words(attempt: dict[str, Any]) -> str:
+    from integrations.explain import outcome_explain
+
+    if not attempt:
+        return ""
+    return outcome_explain(str(attempt.get("outcome", "")), status_code=attempt.get("status_code"),
+                           message=str(attempt.get("message") or ""))
 
 
 def _share(part: int, whole: int) -> float:
@@ -113,7 +124,10 @@ def cause_sentence(cause: Cause) -> str:
     if cause.code == "no_connection":
         return _("No Braze connection yet: nothing can be delivered until one is set up.")
     if cause.code == "paused":
-        return _("Delivery is paused: %(reason)s") % {"reason": p.get("reason") or _(
+        from integrations.reasons import reason_text
+
+        why = reason_text(p.get("reason"), str(p.get("reason_text") or ""))
+        return _("Delivery is paused: %(reason)s") % {"reason": why or _(
             "Braze refused the API key.")}
     if cause.code == "never_succeeded":
         return _("The Braze connection has never worked yet: test it before switching on.")
@@ -122,7 +136,7 @@ def cause_sentence(cause: Cause) -> str:
         return ngettext(
             "%(count)s submission waits for a retry. %(words)s",
             "%(count)s submissions wait for a retry. %(words)s", count,
-        ) % {"count": _capped(count), "words": p.get("words", "")}
+        ) % {"count": _capped(count), "words": _attempt_words(p.get("attempt") or {})}
     if cause.code == "backlog":
         minutes = int(p.get("minutes") or 0)
         return ngettext(

@@ -15,7 +15,6 @@ from django.utils.dateparse import parse_datetime
 
 from integrations import blind_index, health
 from integrations.batching import batch_build
-from integrations.explain import outcome_explain
 from integrations.mapping import map_submission
 from integrations.models import (
     PROBLEM_STATUSES,
@@ -279,7 +278,8 @@ def _figures(hub: Hub, row: dict[str, Any]) -> health.Figures:
         active=hub.active,
         has_connection=braze is not None,
         connection_status=braze.status if braze else "",
-        connection_reason=braze.reason_shown if braze else "",
+        connection_reason=braze.reason if braze else None,
+        connection_reason_text=braze.status_reason if braze else "",
         ever_succeeded=bool(braze and (braze.last_success_at or braze.status == "ok")),
         pending=row["pending"],
         held=row["held"],
@@ -287,8 +287,8 @@ def _figures(hub: Hub, row: dict[str, Any]) -> health.Figures:
         received_24h=row["received_24h"],
         oldest_due_at=_as_datetime(row["oldest_due_at"]),
         last_attempt_outcome=attempt.outcome if attempt else "",
-        last_attempt_words=outcome_explain(attempt.outcome, status_code=attempt.status_code,
-                                           message=attempt.message) if attempt else "",
+        last_attempt={"outcome": attempt.outcome, "status_code": attempt.status_code,
+                      "message": attempt.message[:300]} if attempt else {},
         recent_sample=row["recent_sample"],
         recent_problems=row["recent_problems"],
         earlier_sample=row["earlier_sample"],
