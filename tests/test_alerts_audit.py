@@ -44,7 +44,8 @@ from tests.conftest import DEMO_KEY, komo_entry
 
 pytestmark = pytest.mark.django_db
 
-PAUSED = Cause("paused", "error", {"reason": None, "reason_text": "Braze refused the API key (401)."},
+PAUSED = Cause("paused", "error",
+               {"reason": None, "reason_text": "Braze refused the API key (401)."},
                alert="paused")
 BACKLOG = Cause("backlog", "error", {"minutes": 20}, alert="backlog")
 
