@@ -23,6 +23,8 @@ from rest_framework.renderers import BaseRenderer
 from integrations.webhook.errors import PayloadTooLarge
 
 JSON_TYPE = "application/json"
+# Built once: json.dumps with any option builds a new encoder per call (a third of its time).
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def body_empty() -> ParseError:
@@ -87,4 +89,4 @@ class WebhookJSONRenderer(BaseRenderer):
                renderer_context: dict[str, Any] | None = None) -> bytes:  # fmt: skip
         if data is None:
             return b""
-        return json.dumps(data, ensure_ascii=False).encode()
+        return _ENCODER.encode(data).encode()
