@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 # Top-level paths → the model's own verbose names (already in the catalogues).
 _LABELS = {
+    "slug": "slug",
     "name": "name",
     "active": "active",
     "komo_site_id": "Komo site id",
@@ -82,6 +83,8 @@ def change_lines(changes: Any) -> list[str]:
             lines.extend(_mapping_lines(*change))
             continue
         before, after = change if isinstance(change, list) and len(change) == 2 else (None, change)
+        if value_words(before, path) == value_words(after, path):
+            continue  # e.g. absent → empty: nothing a person would call a change
         lines.append(_("%(label)s: %(before)s → %(after)s") % {
             "label": path_label(path),
             "before": _clip(value_words(before, path)),

@@ -124,9 +124,9 @@ def cause_sentence(cause: Cause) -> str:
     if cause.code == "no_connection":
         return _("No Braze connection yet: nothing can be delivered until one is set up.")
     if cause.code == "paused":
-        from integrations.reasons import reason_text
+        from integrations.reasons import reason_short
 
-        why = reason_text(p.get("reason"), str(p.get("reason_text") or ""))
+        why = reason_short(p.get("reason"), str(p.get("reason_text") or ""))
         return _("Delivery is paused: %(reason)s") % {"reason": why or _(
             "Braze refused the API key.")}
     if cause.code == "never_succeeded":

@@ -162,6 +162,26 @@ def reason_text(data: Any, fallback: str = "") -> str:
         return fallback
 
 
+def _short_braze(params: Mapping[str, Any]) -> str:
+    short = {
+        "unauthorized": lambda: _("Braze refused the API key (401)."),
+        "forbidden": lambda: _("The API key lacks the users.track permission (403)."),
+        "not_found": lambda: _("The REST endpoint looks wrong (Braze answered 404)."),
+        "redirect": lambda: _("The REST endpoint redirects elsewhere."),
+    }.get(str(params.get("outcome")))
+    return short() if short else _braze(params)
+
+
+def reason_short(data: Any, fallback: str = "") -> str:
+    """The reason in a few words (the badge's cause line); the full text elsewhere."""
+    if isinstance(data, dict) and data.get("code") == "braze":
+        params = data.get("params") if isinstance(data.get("params"), dict) else {}
+        return _short_braze(params)
+    if isinstance(data, dict) and data.get("code") == "endpoint_refused":
+        return _("The REST endpoint is not an allowed Braze host.")
+    return reason_text(data, fallback)
+
+
 def reason_english(data: Any) -> str:
     """The English sentence, kept beside the code in the old text column (admin search, logs)."""
     with translation.override("en"):

@@ -101,8 +101,9 @@ def config_diff(before: dict[str, Any], after: dict[str, Any], prefix: str = "")
     for key in sorted(set(before) | set(after)):
         path = f"{prefix}{key}"
         old, new = before.get(key), after.get(key)
-        if isinstance(old, dict) and isinstance(new, dict):
-            diff.update(config_diff(old, new, prefix=f"{path}."))
+        if isinstance(old, dict | None) and isinstance(new, dict | None) and (old or new):
+            # A block that appears or disappears reads field by field, like one that changed.
+            diff.update(config_diff(old or {}, new or {}, prefix=f"{path}."))
         elif old != new:
             diff[path] = [old, new]
     return diff
