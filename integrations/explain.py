@@ -132,3 +132,40 @@ def outcome_explain(outcome: str, *, status_code: int | None = None, message: st
     if message and status_code:  # without an HTTP answer, Braze said nothing
         details.append(_("Braze said: “%(message)s”") % {"message": message[:300]})
     return f"{text} ({'; '.join(details)})" if details else text
+
+
+def transactional_explain(outcome: str, *, status_code: int | None = None, message: str = "",
+                          not_retried: bool = False) -> str:
+    """Braze's answer to a transactional send, in plain words."""
+    specific = {
+        "unauthorized": lambda: _(
+            "Braze refused the API key (401) for the transactional email; it is tried again "
+            "later and fails if the key is not fixed."
+        ),
+        "forbidden": lambda: _(
+            "The API key lacks the transactional.send permission (403); the email is tried "
+            "again later and fails if the permission is not added."
+        ),
+        "not_found": lambda: _(
+            "Braze answered 404: check the transactional campaign ID; the email is tried again "
+            "later and fails if it is not fixed."
+        ),
+        "timeout": lambda: _(
+            "Braze did not answer in time; the email is tried again with the same "
+            "external_send_id, so Braze does not send it twice."
+        ),
+    }.get(str(outcome))
+    if specific is None:
+        text = outcome_explain(outcome, status_code=status_code, message=message)
+    else:
+        text = specific()
+        details = [f"HTTP {status_code}"] if status_code else []
+        if message and status_code:
+            details.append(_("Braze said: “%(message)s”") % {"message": message[:300]})
+        text = f"{text} ({'; '.join(details)})" if details else text
+    if not_retried:
+        text = _(
+            "%(reason)s Not retried: Braze's 24-hour protection against sending "
+            "twice would no longer cover a retry."
+        ) % {"reason": text}
+    return text

@@ -54,6 +54,7 @@ from integrations.event_mapping import (
     transactional_body,
     transactional_recipient,
 )
+from integrations.reasons import message_parts, reason
 from integrations.spec import (
     ATTRIBUTE_LANDINGS,
     EVENT_LANDINGS,
@@ -399,6 +400,7 @@ class TransactionalRequest:
     campaign_id: str
     body: dict[str, Any] | None
     problem: str = ""  # in the reader's language; "" when ``body`` is set
+    problem_reason: dict[str, Any] | None = None  # the same as reasons.py code + params
 
 
 def transactional_request(
@@ -411,7 +413,8 @@ def transactional_request(
         return None
     result = map_submission(spec, payload)
     if not result.deliverable:
-        return TransactionalRequest(item.campaign_id, None, result.hold_reason)
+        return TransactionalRequest(item.campaign_id, None, result.hold_reason, reason(
+            "held", messages=[message_parts(p.message) for p in result.problems if p.held]))
     identifier, identity_value = identify(spec, payload.get(spec.identity.field))
     mapped, _problems = _mapped_values(spec, payload)
     try:
@@ -422,19 +425,15 @@ def transactional_request(
             create=spec.create_missing_users,
         )
     except ValueError:
-        return TransactionalRequest(
-            item.campaign_id,
-            None,
-            str(
-                format_lazy(
-                    _(
-                        "Braze's transactional emails address people by external ID or user "
-                        "alias; this hub identifies them by “{identity}”."
-                    ),
-                    identity=spec.identity.type,
-                )
+        problem = format_lazy(
+            _(
+                "Braze's transactional emails address people by external ID or user "
+                "alias; this hub identifies them by “{identity}”."
             ),
+            identity=spec.identity.type,
         )
+        return TransactionalRequest(item.campaign_id, None, str(problem),
+                                    reason("message", message=message_parts(problem)))
     trigger = convert_properties(
         trigger_properties_of(item),
         payload,

@@ -562,7 +562,8 @@ class TransactionalSend(models.Model):
     status = models.CharField(
         max_length=20, choices=TransactionalStatus.choices, default=TransactionalStatus.PENDING
     )
-    status_reason = models.TextField(blank=True)
+    status_reason = models.TextField(blank=True)  # the English copy; rows before codes
+    reason = models.JSONField(null=True, blank=True, editable=False)  # reasons.py code + params
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
     claimed_until = models.DateTimeField(null=True, blank=True)
@@ -581,6 +582,10 @@ class TransactionalSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} {self.external_send_id}"
+
+    @property
+    def reason_shown(self) -> str:
+        return reason_text(self.reason, self.status_reason)
 
     @classmethod
     def from_db(cls, db, field_names, values):

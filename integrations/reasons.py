@@ -84,6 +84,15 @@ def _braze(params: Mapping[str, Any]) -> str:
     )
 
 
+def _transactional(params: Mapping[str, Any]) -> str:
+    from integrations.explain import transactional_explain
+
+    return transactional_explain(
+        str(params.get("outcome", "")), status_code=params.get("status_code"),
+        message=str(params.get("message") or ""), not_retried=bool(params.get("not_retried")),
+    )
+
+
 def _held(params: Mapping[str, Any]) -> str:
     return "; ".join(message_text(parts) for parts in params.get("messages") or ())
 
@@ -131,6 +140,7 @@ _REASONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "erased": _erased,
     "alert": _alert,
     "braze": _braze,
+    "transactional": _transactional,
     "held": _held,
     "endpoint_refused": lambda p: _(
         "The REST endpoint %(url)s is not an allowed Braze host; nothing was sent."

@@ -369,3 +369,16 @@ def test_attempt_counts_survive_a_redelivery_and_the_reason_is_shown_once(client
     assert DeliveryAttempt.objects.count() == 2
     assert html.count("Braze refused the request as invalid (400)") == 1
     assert "1.869" not in html and "2 ms" in html
+
+
+def test_a_transactional_send_reason_is_worded_in_the_readers_language():
+    from integrations.models import TransactionalSend
+
+    send = TransactionalSend(status_reason="", reason=reason(
+        "transactional", outcome="forbidden", status_code=403, message="No permission",
+        not_retried=True))
+    english = send.reason_shown
+    with translation.override("de"):
+        german = send.reason_shown
+    assert "transactional.send permission (403)" in english and "Not retried" in english
+    assert german != english and "transactional.send" in german

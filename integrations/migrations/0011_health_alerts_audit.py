@@ -127,6 +127,11 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['hub', '-at', '-id'], name='audit_hub_recent'), models.Index(fields=['hub', 'kind', '-at', '-id'], name='audit_hub_kind_recent')],
             },
         ),
+        migrations.AddField(
+            model_name='transactionalsend',
+            name='reason',
+            field=models.JSONField(blank=True, editable=False, null=True),
+        ),
         migrations.RunPython(copy_changes, migrations.RunPython.noop),
         migrations.RunPython(create_schedule, delete_schedule),
     ]

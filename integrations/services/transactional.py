@@ -33,13 +33,11 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from integrations import metrics
 from integrations.braze.client import TrackResult
 from integrations.braze.instances import endpoint_allowed
-from integrations.explain import outcome_explain
 from integrations.mapping import transactional_request
 from integrations.models import (
     BrazeConnection,
@@ -50,6 +48,7 @@ from integrations.models import (
     TransactionalSend,
     TransactionalStatus,
 )
+from integrations.reasons import reason, reason_english
 from integrations.retry import Action, backoff_seconds, decide
 from integrations.services import braze_api
 from integrations.spec import HubSpec
@@ -130,6 +129,7 @@ def _send_row(hub: Hub, spec: HubSpec, submission: Submission) -> TransactionalS
     if request is None or request.body is None:
         row.status = TransactionalStatus.FAILED
         row.status_reason = request.problem if request else ""
+        row.reason = request.problem_reason if request else None
         row.next_attempt_at = None
     else:
         row.request_body = request.body
@@ -253,6 +253,7 @@ def _record(
         changes.update(
             status=TransactionalStatus.SENT,
             status_reason="",
+            reason=None,
             dispatch_id=_dispatch_id(result)[:200],
             sent_at=now,
             next_attempt_at=None,
@@ -260,22 +261,22 @@ def _record(
         report.sent += 1
     else:
         delay = _retry_delay(outcome, attempts, result)
-        reason = _explain(result)
-        if delay is not None and (now - row.created_at).total_seconds() + delay > (
+        not_retried = delay is not None and (now - row.created_at).total_seconds() + delay > (
             DEDUP_SAFE_SECONDS
-        ):
+        )
+        if not_retried:
             delay = None
-            reason = _(
-                "%(reason)s Not retried: Braze's 24-hour protection against sending "
-                "twice would no longer cover a retry."
-            ) % {"reason": reason}
+        why = _reason(result, not_retried=not_retried)
+        changes["reason"] = why
         if delay is None:
             changes.update(
-                status=TransactionalStatus.FAILED, status_reason=reason, next_attempt_at=None
+                status=TransactionalStatus.FAILED, status_reason=reason_english(why),
+                next_attempt_at=None,
             )
             report.failed += 1
         else:
-            changes.update(status_reason=reason, next_attempt_at=now + timedelta(seconds=delay))
+            changes.update(status_reason=reason_english(why),
+                           next_attempt_at=now + timedelta(seconds=delay))
             if outcome == "rate_limited":
                 changes["attempts"] = row.attempts  # waiting for a limit does not use a retry
             report.retried += 1
@@ -304,30 +305,7 @@ def _dispatch_id(result: TrackResult) -> str:
     return dispatch_id if isinstance(dispatch_id, str) else ""
 
 
-def _explain(result: TrackResult) -> str:
-    """Braze's answer for a transactional send, in plain words."""
-    outcome = str(result.outcome)
-    specific = {
-        "unauthorized": _(
-            "Braze refused the API key (401) for the transactional email; it is tried again "
-            "later and fails if the key is not fixed."
-        ),
-        "forbidden": _(
-            "The API key lacks the transactional.send permission (403); the email is tried "
-            "again later and fails if the permission is not added."
-        ),
-        "not_found": _(
-            "Braze answered 404: check the transactional campaign ID; the email is tried again "
-            "later and fails if it is not fixed."
-        ),
-        "timeout": _(
-            "Braze did not answer in time; the email is tried again with the same "
-            "external_send_id, so Braze does not send it twice."
-        ),
-    }.get(outcome)
-    if specific is None:
-        return outcome_explain(outcome, status_code=result.status_code, message=result.message)
-    details = [f"HTTP {result.status_code}"] if result.status_code else []
-    if result.message:
-        details.append(_("Braze said: “%(message)s”") % {"message": result.message[:300]})
-    return f"{specific} ({'; '.join(details)})" if details else specific
+def _reason(result: TrackResult, *, not_retried: bool = False) -> dict:
+    """Braze's answer for a transactional send, as a code worded when shown (explain.py)."""
+    return reason("transactional", outcome=str(result.outcome), status_code=result.status_code,
+                  message=result.message[:300], not_retried=not_retried)
