@@ -33,20 +33,3 @@ def alert_body(*, cause: str, recovered: bool, hub_name: str, sentence: str, url
                 "cause is sent per hour.")]
     return "\n".join(lines)
 
-
-def alert_mail_shown(params: dict, *, url: str) -> tuple[str, str]:
-    """An alert as recorded in the audit log → (subject, body) in the reader's language."""
-    from integrations.health import Cause, cause_sentence
-
-    cause = str(params.get("cause", ""))
-    recovered = bool(params.get("recovered"))
-    hub_name = str(params.get("hub", ""))
-    stored = params.get("sentence") or {}
-    sentence = ""
-    if isinstance(stored, dict) and stored.get("code"):
-        sentence = cause_sentence(Cause(code=str(stored["code"]),
-                                        level=str(stored.get("level", "")),
-                                        params=dict(stored.get("params") or {})))
-    return (alert_subject(cause, recovered=recovered, hub_name=hub_name),
-            alert_body(cause=cause, recovered=recovered, hub_name=hub_name, sentence=sentence,
-                       url=url))

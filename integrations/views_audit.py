@@ -20,8 +20,9 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integrations.alert_words import alert_mail_shown
+from integrations.alert_words import alert_body, alert_subject
 from integrations.change_words import change_lines
+from integrations.health import Cause, cause_sentence
 from integrations.models import AuditEvent, AuditKind, Hub
 from integrations.selectors import hubs_visible_to
 from integrations.selectors_audit import audit_events, audit_page, audit_rows
@@ -101,6 +102,22 @@ def _row(hub: Hub, event: AuditEvent) -> dict[str, Any]:
         url = reverse("integrations:hub_dashboard", args=[hub.slug])
         row["mail"] = alert_mail_shown(event.reason.get("params") or {}, url=url)
     return row
+
+
+def alert_mail_shown(params: dict, *, url: str) -> tuple[str, str]:
+    """An alert as recorded in the audit log → (subject, body) in the reader's language."""
+    cause = str(params.get("cause", ""))
+    recovered = bool(params.get("recovered"))
+    hub_name = str(params.get("hub", ""))
+    stored = params.get("sentence") or {}
+    sentence = ""
+    if isinstance(stored, dict) and stored.get("code"):
+        sentence = cause_sentence(Cause(code=str(stored["code"]),
+                                        level=str(stored.get("level", "")),
+                                        params=dict(stored.get("params") or {})))
+    return (alert_subject(cause, recovered=recovered, hub_name=hub_name),
+            alert_body(cause=cause, recovered=recovered, hub_name=hub_name, sentence=sentence,
+                       url=url))
 
 
 class _Echo:
