@@ -80,6 +80,7 @@ def hub_page_links(hub: Hub) -> list[tuple[str, Any]]:
         (reverse("integrations:hub_dashboard", args=[hub.slug]), gettext_lazy("Dashboard")),
         (reverse("integrations:hub_preview", args=[hub.slug]), gettext_lazy("Preview")),
         (submissions_changelist_url(hub), gettext_lazy("Submissions")),
+        (reverse("integrations:hub_audit", args=[hub.slug]), gettext_lazy("Audit log")),
     ]
 
 

@@ -28,6 +28,7 @@ from integrations.admin.common import HubChildInlineMixin
 from integrations.admin_guard import SafeChangeListMixin
 from integrations.explain import outcome_explain
 from integrations.forms import BrazeConnectionForm, FieldMappingForm, FieldMappingFormSet, HubForm
+from integrations.health import cause_sentence
 from integrations.models import BrazeConnection, FieldMapping, Hub, HubMembership, HubRole
 from integrations.selectors import (
     can_create_hubs,
@@ -220,9 +221,10 @@ class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
 
     @admin.display(description=_("health"))
     def health_badge(self, hub: Hub) -> SafeString:
-        level = _health(hub).level
-        return format_html('<span class="kb-badge kb-badge--{}">{}</span>', level,
-                           HEALTH_LABELS[level])
+        health = _health(hub)
+        causes = " ".join(cause_sentence(cause) for cause in health.causes)
+        return format_html('<span class="kb-badge kb-badge--{}" title="{}">{}</span>',
+                           health.level, causes, HEALTH_LABELS[health.level])
 
     @admin.display(description=_("pending"))
     def pending_count(self, hub: Hub) -> str:

@@ -61,6 +61,7 @@ def django_setup() -> None:
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "testserver,localhost",
         "Q_SYNC": "false",
+        "EMAIL_URL": "dummymail://",  # the alerts check sends nothing from a bench
     })
     import django
 
@@ -334,6 +335,8 @@ def pages(samples: int, label: str) -> list[Row]:
         ("admin attempts, one hub", f"{admin}deliveryattempt/?hub__id__exact={busiest.pk}"),
         ("admin attempt", f"{admin}deliveryattempt/{attempt.pk}/change/"),
         ("admin config changes", f"{admin}configchange/"),
+        ("audit log, busiest hub", f"/hubs/{busiest.slug}/audit/"),
+        ("audit log CSV, busiest hub", f"/hubs/{busiest.slug}/audit.csv"),
     ]
     rows = []
     for name, url in urls:
@@ -387,12 +390,20 @@ def queries(samples: int) -> list[Row]:
             submissions_claim(hub_id=busiest.pk, limit=50)
             transaction.set_rollback(True)
 
+    def alerts() -> None:  # every active hub's health and alert states (mails rolled back)
+        from integrations.tasks import alerts_check
+
+        with transaction.atomic():
+            alerts_check()
+            transaction.set_rollback(True)
+
     figures = [
         ("claim SELECT (EXPLAIN ANALYZE)", explained(lambda: submissions_claimable(
             hub_id=busiest.pk, limit=50, now=timezone.now())), QUERY_TARGET_MS),
         ("sweep hub query (EXPLAIN ANALYZE)",
          explained(lambda: hubs_with_due_submissions()), QUERY_TARGET_MS),
         ("claim of 50 as the worker runs it (Python)", _timed(claim, samples), None),
+        ("alerts check, every hub (the every-minute schedule)", _timed(alerts, samples), None),
     ]
     return [
         Row(f"{name}, {due} rows due, p50 / p95", f"{p50:.1f} / {p95:.1f} ms",
