@@ -382,3 +382,13 @@ def test_a_transactional_send_reason_is_worded_in_the_readers_language():
         german = send.reason_shown
     assert "transactional.send permission (403)" in english and "Not retried" in english
     assert german != english and "transactional.send" in german
+
+
+def test_the_admin_attempt_list_rounds_durations(admin_client, make_hub):
+    hub, _token = make_hub()
+    DeliveryAttempt.objects.create(hub=hub, endpoint="https://rest.iad-01.braze.com",
+                                   status_code=201, outcome="success",
+                                   duration_ms=1.8695689999503884)
+    html = admin_client.get(reverse("admin:integrations_deliveryattempt_changelist")
+                            ).content.decode()
+    assert "1.869" not in html and "2 ms" in html

@@ -130,17 +130,21 @@ def redeliver_message(count: int, selected: int) -> str:
 @admin.register(DeliveryAttempt)
 class DeliveryAttemptAdmin(AttemptPrivacyMixin, HubScopedAdmin):
     list_display = ("started_at", "hub", "status_code", "outcome", "submission_count",
-                    "duration_ms", "request_bytes")
+                    "duration", "request_bytes")
     list_filter = (VisibleHubFilter, "outcome")
     list_select_related = ("hub",)
     paginator, show_full_result_count = CappedPaginator, False  # admin_paging.py: no full count
     fields = ("hub", "started_at", "endpoint", "status_code", "outcome", "explanation",
-              "duration_ms", "request_bytes", "submission_links", "request_pretty",
+              "duration", "request_bytes", "submission_links", "request_pretty",
               "response_excerpt")
     readonly_fields = fields
 
     class Media:
         css = {"all": ("integrations/admin.css",)}
+
+    @admin.display(description=_("duration"), ordering="duration_ms")
+    def duration(self, attempt: DeliveryAttempt) -> str:
+        return _("%(ms)s ms") % {"ms": f"{attempt.duration_ms:,.0f}"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
         queryset = super().get_queryset(request).defer("request_body", "response_body")
