@@ -31,6 +31,8 @@ _LABELS = {
     "transactional": "transactional emails",
     "new_event_kinds": "new Komo event kinds",
     "retention_days": "keep personal data for (days)",
+    "intake_rate_per_minute": "intake limit per minute",
+    "skip_unchanged": "skip unchanged attributes",
 }
 _SHOWN_CHARS = 160
 
@@ -106,3 +108,40 @@ def _mapping_lines(before: Any, after: Any) -> list[str]:
         lines.append(_("%(label)s: %(before)s → %(after)s") % {
             "label": label, "before": _clip("; ".join(old)), "after": _clip("; ".join(new))})
     return lines
+
+
+def action_words(action: str) -> str:
+    """What a recorded action (``token-issued``, ``edited-mappings`` …) means, in words."""
+    words = {
+        "created": _("Hub created"),
+        "imported": _("Hub imported from JSON"),
+        "import-updated": _("Configuration imported from JSON"),
+        "changed": _("Configuration changed"),
+        "edited": _("Configuration changed"),
+        "edited-general": _("Hub settings changed"),
+        "edited-connection": _("Braze connection changed"),
+        "edited-identity": _("Identity changed"),
+        "edited-mappings": _("Field mappings changed"),
+        "edited-events": _("Event kinds changed"),
+        "edited-event-rule": _("Event rule changed"),
+        "edited-card-type-rule": _("Card type rule changed"),
+        "edited-engagement": _("Engagement attributes changed"),
+        "edited-email": _("Transactional email changed"),
+        "edited-emails": _("Transactional emails changed"),
+        "edited-advanced": _("Advanced settings changed"),
+        "edited-json": _("Configuration changed as JSON"),
+        "token-issued": _("Webhook token issued"),
+        "signing-secret-issued": _("Signing secret issued"),
+        "signing-secret-previous-dropped": _("Previous signing secret revoked"),
+        "signatures-required": _("Signed webhooks required"),
+        "signatures-optional": _("Signed webhooks optional"),
+        "switched-on": _("Switched on"),
+        "switched-off": _("Switched off"),
+        "redelivered": _("Submissions redelivered"),
+        "paused": _("Connection paused"),
+        "resumed": _("Connection resumed"),
+        "alert-sent": _("Alert mailed"),
+        "alert-recovered": _("Recovery mailed"),
+        "person-erased": _("Person erased"),
+    }
+    return str(words.get(action, action))

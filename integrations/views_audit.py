@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from integrations.alert_words import alert_body, alert_subject
-from integrations.change_words import change_lines
+from integrations.change_words import action_words, change_lines
 from integrations.health import Cause, cause_sentence
 from integrations.models import AuditEvent, AuditKind, Hub
 from integrations.selectors import hubs_visible_to
@@ -154,7 +154,8 @@ def hub_audit_csv(request: HttpRequest, slug: str) -> HttpResponse:
         for event in audit_rows(queryset):
             yield writer.writerow([_cell(value) for value in (
                 event.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                kinds.get(event.kind, event.kind), event.action, event.actor or _("system"),
+                kinds.get(event.kind, event.kind), action_words(event.action),
+                event.actor or _("system"),
                 event.reason_shown, "; ".join(change_lines(event.changes)),
             )])
 

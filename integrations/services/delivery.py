@@ -466,6 +466,8 @@ def _record(
         ):
             BrazeConnection.objects.filter(pk=braze.pk).update(
                 status=ConnectionStatus.OK,
+                status_reason="",
+                reason=None,  # an earlier test's network failure is history now
                 last_success_at=now,
                 status_changed_at=now
                 if braze.status != ConnectionStatus.OK
