@@ -118,10 +118,14 @@ def submission_detail_context(submission: Submission) -> dict[str, Any]:
         .select_related("attempt")
         .order_by("-attempt__started_at", "-id")
     )
+    rows = [_attempt_row(item, identifier) for item in items]
     return {
         "payload_json": pretty_json(submission.payload),
         "problems": problems_shown(submission.problems),
-        "attempt_rows": [_attempt_row(item, identifier) for item in items],
+        "attempt_rows": rows,
+        # Every request listed counts (rows redelivered before retries_from existed were reset
+        # to 0; a rate-limited wait does not use a retry but is still an attempt shown).
+        "attempts_shown": max(submission.attempts, len(rows)),
     }
 
 

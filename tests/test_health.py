@@ -367,6 +367,7 @@ def test_attempt_counts_survive_a_redelivery_and_the_reason_is_shown_once(client
     # then
     assert submission.attempts == 2 == AttemptItem.objects.filter(submission=submission).count()
     assert DeliveryAttempt.objects.count() == 2
+    assert '<dd data-testid="attempts">2</dd>' in html
     assert html.count("Braze refused the request as invalid (400)") == 1
     assert "1.869" not in html and "2 ms" in html
 
