@@ -624,3 +624,6 @@ class AccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"
+
+
+from integrations.models_stats import HubHourlyStats  # noqa: E402,F401  (the charts' rollup)
