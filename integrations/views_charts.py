@@ -62,27 +62,33 @@ def duration(seconds: float | None) -> str:
     return _("%(n)s h") % {"n": hours}
 
 
-def _labels(buckets: list[Bucket], span: str) -> tuple[list[str], list[str], int]:
-    """Axis labels, full labels (tooltips and table rows) and how often an axis label shows."""
+def _labels(buckets: list[Bucket], span: str) -> tuple[list[str], list[str]]:
+    """Axis labels (every 6 hours, or every 5th day back from today; others empty) and full
+    labels for tooltips and table rows."""
     # Translators: a PHP-style date format for a day on a chart's axis (e.g. "j. M" in German).
     day_format = pgettext("chart axis day", "M j")
     axis, full = [], []
-    for bucket in buckets:
+    for index, bucket in enumerate(buckets):
         local = timezone.localtime(bucket.start)
         if span == "30d":
-            axis.append(formats.date_format(local, day_format))
+            shown = (len(buckets) - 1 - index) % 5 == 0
+            axis.append(formats.date_format(local, day_format) if shown else "")
             full.append(formats.date_format(local, "SHORT_DATE_FORMAT"))
         else:
-            axis.append(formats.date_format(local, day_format) if local.hour == 0
-                        else formats.time_format(local, "H:i"))
+            if local.hour % 6:
+                axis.append("")
+            else:
+                axis.append(formats.date_format(local, day_format) if local.hour == 0
+                            else formats.time_format(local, "H:i"))
             full.append(formats.date_format(local, "SHORT_DATETIME_FORMAT"))
-    return axis, full, (5 if span == "30d" else 6)
+    return axis, full
 
 
 def hub_charts(*, hub_id: int, span: str, now: dt.datetime | None = None) -> dict[str, Any]:
     span = span if span in SPANS else SPANS[0]
     buckets = hub_chart_buckets(hub_id=hub_id, span=span, now=now)
-    axis, full, every = _labels(buckets, span)
+    axis, full = _labels(buckets, span)
+    every = 1
     per = _("per day") if span == "30d" else _("per hour")
     return {
         "span": span,
