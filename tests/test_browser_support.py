@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 WIDEST = """() => Array.from(document.querySelectorAll('body *')).filter(
   el => el.getBoundingClientRect().right > window.innerWidth + 1
     && !el.parentElement.closest('.table-wrap, pre, table')
-).slice(0, 8).map(el => el.tagName + '.' + el.className + ' in ' + el.parentElement.className + ' ' + el.getBoundingClientRect().width)"""
+).slice(0, 8).map(el => `${el.tagName}.${el.className} in ${el.parentElement.className}`)"""
 
 
 def no_page_scroll(page) -> None:
@@ -110,8 +110,8 @@ def test_support_finds_by_email_local_part_and_local_phone_and_redelivers(
 
 
 @pytest.mark.parametrize("width", [1366, 390])
-def test_the_dashboard_charts_two_days_and_a_month(live_server, browser, width: int
-                                                   ) -> None:  # noqa: F811
+def test_the_dashboard_charts_two_days_and_a_month(live_server, browser,  # noqa: F811
+                                                   width: int) -> None:
     # given: a day and a half of entries, most delivered within seconds, a few failed
     hub = demo_hub()
     now = timezone.now()
