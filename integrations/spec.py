@@ -466,9 +466,12 @@ _TRANSACTIONAL_KEYS: Final = ("campaign_id", "trigger_properties")
 
 
 def event_rules_from_config(raw: Any) -> tuple[EventRuleSpec, ...]:
-    """``{"<Komo event>": {landing, event_name, properties, attributes, card_types}}``."""
+    """``{"<Komo event>": {landing, event_name, properties, attributes, card_types}}``.
+
+    In event order: a rule is looked up by its event, and PostgreSQL's jsonb does not keep the
+    order of an object's keys, so the spec must not depend on it."""
     rules = []
-    for event, body in _object(raw, "event_rules").items():
+    for event, body in sorted(_object(raw, "event_rules").items()):
         path = f"event_rules.{event}"
         body = _object(body, path)
         _only_keys(body, _RULE_KEYS, path)
@@ -477,7 +480,9 @@ def event_rules_from_config(raw: Any) -> tuple[EventRuleSpec, ...]:
                 card_type=card_type,
                 patch=_patch_from_config(patch, f"{path}.card_types.{card_type}"),
             )
-            for card_type, patch in _object(body.get("card_types"), f"{path}.card_types").items()
+            for card_type, patch in sorted(
+                _object(body.get("card_types"), f"{path}.card_types").items()
+            )
         )
         rules.append(
             EventRuleSpec(

@@ -1,7 +1,7 @@
 """``make bench-volume``: the pages and the delivery queries with millions of submissions.
 
     python -m tests.bench.volume [--rows 5000000] [--hubs 20] [--days 90] [--samples 20]
-                                 [--no-load] [--no-retention]
+                                 [--no-load] [--no-retention] [--retention-days N]
 
 On PostgreSQL (``VOLUME_DATABASE_URL``, default ``postgres://postgres@127.0.0.1:5432/
 portal_volume``; the database is emptied and refilled unless ``--no-load``):
@@ -16,8 +16,9 @@ portal_volume``; the database is emptied and refilled unless ``--no-load``):
    and p95 over ``--samples`` requests;
 3. the delivery claim (``submissions_claim``, rolled back) and the sweep's hub query, p50/p95;
 4. bytes on disk per submission: submissions, attempts and attempt items, tables + indexes;
-5. after retention: ``manage.py retention_apply`` if the command exists (then 2 and 4 again),
-   otherwise skipped with a note.
+5. after retention: every hub's ``retention_days`` set to ``--retention-days`` (30), then
+   ``manage.py retention_apply`` and VACUUM, then 2 and 4 again, and the live bytes a submission
+   keeps within and past the window (sampled ``pg_column_size``).
 
 Every figure is printed in one table (tests/bench/report.py). The machine's load average is
 printed with it: the box is shared.
@@ -421,21 +422,54 @@ def disk(label: str) -> list[Row]:
     return rows
 
 
-def retention(samples: int) -> tuple[list[Row], list[str]]:
+def kept_bytes(label: str) -> list[Row]:
+    """What a submission keeps, by the bytes of its live rows (sampled), split by redacted or
+    not: PostgreSQL does not give freed pages back to the file system (VACUUM makes them
+    reusable by new rows, which is what keeps storage bounded under steady traffic), so the
+    files' size alone cannot show what retention removed."""
+    from django.db import connection
+
+    rows = []
+    with connection.cursor() as cursor:
+        for redacted in (False, True):
+            cursor.execute(
+                "SELECT count(*), coalesce(avg(pg_column_size(s.*)), 0) FROM "
+                "integrations_submission s TABLESAMPLE SYSTEM (2) WHERE redacted_at IS "
+                + ("NOT NULL" if redacted else "NULL")
+            )
+            count, size = cursor.fetchone()
+            cursor.execute(
+                "SELECT coalesce(avg(pg_column_size(a.*)), 0) FROM integrations_deliveryattempt a"
+                " TABLESAMPLE SYSTEM (5) WHERE redacted_at IS "
+                + ("NOT NULL" if redacted else "NULL")
+            )
+            (attempt,) = cursor.fetchone()
+            state = "personal data removed" if redacted else "within the window"
+            rows.append(Row(f"{label} live row bytes: submission {state} / attempt",
+                            f"{float(size):,.0f} B / {float(attempt):,.0f} B (sample {count:,})"))
+    return rows
+
+
+def retention(samples: int, days: int) -> tuple[list[Row], list[str]]:
     from django.core.management import call_command, get_commands
 
     if "retention_apply" not in get_commands():
         return [], ["after retention: skipped, no `manage.py retention_apply` command yet"]
+    from integrations.models import Hub
+
+    Hub.objects.update(retention_days=days)  # the data spans --days; a shorter window shows it
     started = time.monotonic()
     call_command("retention_apply")
-    note = f"retention_apply ran in {time.monotonic() - started:.0f} s"
+    note = (f"retention_apply with retention_days={days} ran in "
+            f"{time.monotonic() - started:.0f} s")
     from django.db import connection
 
     with connection.cursor() as cursor:
         for table in ("integrations_submission", "integrations_deliveryattempt",
                       "integrations_attemptitem"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
-    return [*pages(samples, "after retention:"), *disk("after retention:")], [note]
+    return [*pages(samples, "after retention:"), *disk("after retention:"),
+            *kept_bytes("after retention:")], [note]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -446,14 +480,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--no-load", action="store_true", help="measure the loaded data again")
     parser.add_argument("--no-retention", action="store_true")
+    parser.add_argument("--retention-days", type=int, default=30,
+                        help="every hub's retention_days for the after-retention phase")
     args = parser.parse_args(argv)
     django_setup()
     notes = [f"load average before: {os.getloadavg()[0]:.1f} (2 cores, shared)"]
     if not args.no_load:
         notes += load(args.rows, args.hubs, args.days)
-    rows = [*pages(args.samples, ""), *queries(args.samples), *disk("")]
+    rows = [*pages(args.samples, ""), *queries(args.samples), *disk(""), *kept_bytes("")]
     if not args.no_retention:
-        extra, extra_notes = retention(args.samples)
+        extra, extra_notes = retention(args.samples, args.retention_days)
         rows += extra
         notes += extra_notes
     notes.append(f"load average after: {os.getloadavg()[0]:.1f}")
