@@ -24,7 +24,18 @@ from collections.abc import Iterable
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -66,7 +77,7 @@ def hub_stats_refresh(*, now: dt.datetime | None = None) -> dict[str, int]:
     try:
         now = now or timezone.now()
         hubs = hours = 0
-        for hub_id, has_rows in _hubs_to_refresh(now):
+        for hub_id, has_rows in list(hubs_to_refresh(now)):
             hours += hub_stats_update(hub_id=hub_id, now=now, first=not has_rows)
             hubs += 1
         return {"hubs": hubs, "hours": hours}
@@ -74,14 +85,16 @@ def hub_stats_refresh(*, now: dt.datetime | None = None) -> dict[str, int]:
         cache.delete(LOCK)
 
 
-def _hubs_to_refresh(now: dt.datetime) -> list[tuple[int, bool]]:
+def hubs_to_refresh(now: dt.datetime) -> QuerySet:
+    """(hub id, has rows) of the hubs that received or sent something in the last OVERLAP, or
+    that received something in HISTORY_DAYS but have no rows yet: an EXISTS probe per hub."""
     since = now - OVERLAP
     history = now - dt.timedelta(days=HISTORY_DAYS)
     received = Submission.objects.filter(hub_id=OuterRef("pk"), received_at__gte=since)
     attempted = DeliveryAttempt.objects.filter(hub_id=OuterRef("pk"), started_at__gte=since)
     has_rows = HubHourlyStats.objects.filter(hub_id=OuterRef("pk"))
     recent = Submission.objects.filter(hub_id=OuterRef("pk"), received_at__gte=history)
-    return list(
+    return (
         Hub.objects.annotate(has_rows=Exists(has_rows))
         .filter(Exists(received) | Exists(attempted) | (Q(has_rows=False) & Exists(recent)))
         .order_by("pk")
@@ -111,8 +124,14 @@ def hub_stats_update(*, hub_id: int, now: dt.datetime, first: bool = False) -> i
 
 def _older_hours_touched(hub_id: int, *, since: dt.datetime, oldest: dt.datetime,
                          before: dt.datetime) -> list[dt.datetime]:
-    """Hours (by received_at) of the submissions in this hub's attempts since ``since``."""
-    return sorted(
+    return sorted(older_hours_touched(hub_id, since=since, oldest=oldest, before=before))
+
+
+def older_hours_touched(hub_id: int, *, since: dt.datetime, oldest: dt.datetime,
+                        before: dt.datetime) -> QuerySet:
+    """Hours (by received_at) of the submissions in this hub's attempts since ``since``: walks
+    the attempts (attempt_hub_recent), their items, and each submission by primary key."""
+    return (
         Submission.objects.filter(
             hub_id=hub_id, received_at__gte=oldest, received_at__lt=before,
             attempt_items__attempt__hub_id=hub_id,
