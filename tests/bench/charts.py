@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     from tests.bench import volume
 
     volume.django_setup()
+    from django.db.models.functions import Mod
     from django.test import Client
     from django.utils import timezone
 
@@ -104,8 +105,9 @@ def main(argv: list[str] | None = None) -> None:
                     f"{fill_ms:,.0f} ms ({hours} hours, {stored} rows)"))
 
     # 2. the minute's refresh and its queries; support has just redelivered 50 old submissions
-    old = list(Submission.objects.filter(hub=hub, status="delivered").order_by("id")
-               .values_list("pk", flat=True)[:count:max(1, count // 50)])
+    old = list(Submission.objects.filter(hub=hub, status="delivered")
+               .annotate(spread=Mod("id", max(1, count // 50))).filter(spread=0)
+               .values_list("pk", flat=True)[:50])
     redelivery = DeliveryAttempt.objects.create(hub=hub, started_at=now, status_code=201,
                                                 outcome="success", endpoint="https://bench")
     AttemptItem.objects.bulk_create(AttemptItem(attempt=redelivery, submission_id=pk,
