@@ -196,3 +196,16 @@ def test_an_unknown_span_falls_back_to_48_hours(client):
     member(client, hub)
     response = client.get(reverse("integrations:hub_dashboard", args=[hub.slug]) + "?chart=<x>")
     assert response.status_code == 200
+
+
+def test_the_worker_refreshes_every_minute():
+    from django_q.models import Schedule
+
+    from integrations import tasks
+
+    schedule = Schedule.objects.get(name="integrations.hub_stats_refresh")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
+        "integrations.tasks.hub_stats_refresh", "I", 1)
+    hub = hub_create()
+    received(hub, dt.datetime.now(UTC) - dt.timedelta(minutes=2))
+    assert tasks.hub_stats_refresh()["hubs"] == 1
