@@ -64,8 +64,15 @@ def hub_chart_buckets(*, hub_id: int, span: str, now: dt.datetime | None = None)
     rows = HubHourlyStats.objects.filter(
         hub_id=hub_id, source__in=StatsSource.values, hour__gte=starts[0]
     ).order_by()
+    days: dict[dt.date, dt.datetime] = {}
     for row in rows:
-        key = _local_midnight(timezone.localtime(row.hour)) if span == "30d" else row.hour
+        if span == "30d":
+            day = timezone.localtime(row.hour).date()
+            if day not in days:
+                days[day] = _local_midnight(row.hour)
+            key = days[day]
+        else:
+            key = row.hour
         bucket = buckets.get(key)
         if bucket is not None:
             _add(bucket, row)
