@@ -720,3 +720,6 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hub_id}:{self.cause}:{'on' if self.active else 'off'}"
+
+
+from integrations.models_stats import HubHourlyStats  # noqa: E402,F401  (the charts' rollup)
