@@ -37,7 +37,9 @@ def audit_page(queryset: QuerySet[AuditEvent], *, before: tuple[datetime, int] |
     """One page after the keyset ``before`` (at, id): reads size + 1 rows, never a count."""
     if before is not None:
         at, pk = before
-        queryset = queryset.filter(Q(at__lt=at) | Q(at=at, pk__lt=pk))
+        # ``at <= …`` bounds the index range; without it PostgreSQL walks every newer row
+        # (31 ms 250,000 rows deep instead of 0.02 ms: docs/decisions.md).
+        queryset = queryset.filter(Q(at__lte=at) & (Q(at__lt=at) | Q(pk__lt=pk)))
     rows = list(queryset[: size + 1])
     events = rows[:size]
     more = len(rows) > size
