@@ -353,7 +353,9 @@ class Submission(models.Model):
                          condition=Q(status__in=PROBLEM_STATUSES)),
             models.Index(fields=["hub", "-delivered_at"], name="submission_hub_delivered",
                          condition=Q(status="delivered")),
-            models.Index(fields=["komo_id"], name="submission_komo_id"),
+            # The event filter of the support list, newest first (issue 9: an index for every
+            # filter a page uses). A Komo id is found through the unique (hub, komo_id) index.
+            models.Index(fields=["event", "-received_at"], name="submission_event_recent"),
             # Retention finds what is past a hub's window without walking redacted rows.
             models.Index(
                 fields=["hub", "received_at"], name="submission_unredacted",

@@ -330,7 +330,9 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
         sorted(set(Hub.objects.values_list("default_phone_region", flat=True)) | {""})
     )
     hashes = blind_index.search_hashes(term, regions=regions)
-    condition = Q(komo_id=term)
+    # Within the hubs searched, so the unique (hub, komo_id) index answers (there is no index
+    # on the Komo id alone).
+    condition = Q(komo_id=term, hub_id__in=list(Hub.objects.values_list("pk", flat=True)))
     if hashes.email:
         condition |= Q(email_hash=hashes.email)
     if hashes.email_local:
