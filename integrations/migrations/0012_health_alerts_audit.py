@@ -66,7 +66,7 @@ def copy_changes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0010_hub_stats'),
+        ('integrations', '0011_event_index'),
         ('django_q', '0018_task_success_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
