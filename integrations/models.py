@@ -311,6 +311,12 @@ class Submission(models.Model):
     redacted_at = models.DateTimeField(_("personal data removed"), null=True, blank=True)
     payload_legacy = models.JSONField(null=True, blank=True, editable=False)
     problems_legacy = models.JSONField(null=True, blank=True, editable=False)
+    # Set on rows read from a CSV export (a backfill), never on webhooks: the queryable marker
+    # that tells backfilled deliveries from live ones (claims, charts, progress).
+    backfill = models.ForeignKey(
+        "Backfill", on_delete=models.PROTECT, null=True, blank=True, db_index=False,
+        related_name="submissions", editable=False,
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -325,9 +331,19 @@ class Submission(models.Model):
                 name="submission_due",
                 condition=Q(status="pending"),
             ),
+            # The live claim (delivery): webhooks are never found behind a backfilled backlog.
+            models.Index(
+                fields=["hub", "next_attempt_at"], name="submission_due_live",
+                condition=Q(status="pending", backfill__isnull=True),
+            ),  # fmt: skip
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
             models.Index(fields=["status", "-received_at"], name="submission_status_recent"),
             models.Index(fields=["komo_id"], name="submission_komo_id"),
+            # Partial: live rows (the webhook's INSERT) pay nothing for it.
+            models.Index(
+                fields=["backfill", "status"], name="submission_backfill",
+                condition=Q(backfill__isnull=False),
+            ),  # fmt: skip
             *(
                 models.Index(
                     fields=[column], name=f"submission_{column}", condition=~Q(**{column: ""})
@@ -596,3 +612,9 @@ class AccessRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"
+
+
+
+# The backfill model lives in its own module (models.py would pass ~600 lines); importing it here
+# registers it with the app like any model of this module.
+from integrations.models_backfill import Backfill, BackfillStatus  # noqa: E402,F401

@@ -105,20 +105,29 @@ def _due(hub_id: int, now) -> Q:
 
 
 def submissions_claim(*, hub_id: int, limit: int) -> tuple[list[Submission], uuid.UUID]:
-    """Lease up to ``limit`` due submissions of a hub to this caller."""
+    """Lease up to ``limit`` due submissions of a hub to this caller: live ones first, then
+    backfilled ones (oldest row time first) to fill the request, so a backlog of backfilled
+    rows never stands in front of a webhook (each claim has its own partial index)."""
     token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        queryset = Submission.objects.filter(_due(hub_id, now)).order_by("next_attempt_at", "id")
-        if connection.features.has_select_for_update_skip_locked:
-            queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(queryset[:limit])
+        claimed = _claim_due(_due(hub_id, now) & Q(backfill__isnull=True), limit)
+        if len(claimed) < limit:
+            backfilled = _due(hub_id, now) & Q(backfill__isnull=False)
+            claimed += _claim_due(backfilled, limit - len(claimed))
         if claimed:
             Submission.objects.filter(pk__in=[s.pk for s in claimed]).update(
                 claimed_until=now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS),
                 claim_token=token,
             )
     return claimed, token
+
+
+def _claim_due(condition: Q, limit: int) -> list[Submission]:
+    queryset = Submission.objects.filter(condition).order_by("next_attempt_at", "id")
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return list(queryset[:limit])
 
 
 def submissions_release(*, pks: Iterable[int], token: uuid.UUID, next_attempt_at=None) -> None:
@@ -161,14 +170,18 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
         return report
     spec = hub.to_spec()
     deadline = time.monotonic() + run_seconds
+    paced = False
     while time.monotonic() < deadline:
         wait = rate_budget.budget_peek_wait(fingerprint=braze.api_key_fingerprint)
         if wait > MAX_BUDGET_SLEEP_SECONDS:
             _postpone_due(hub_id, wait)
             return report
+        if paced:  # a backfill is draining: keep the window's slots spread for live traffic
+            time.sleep(rate_budget.budget_pace_wait(fingerprint=braze.api_key_fingerprint))
         limit = settings.DELIVERY_BATCH_SIZE
         checked_at = time.monotonic()
         claimed, token = submissions_claim(hub_id=hub_id, limit=limit)
+        paced = any(s.backfill_id is not None for s in claimed)
         if not claimed:
             linger = cleared_at + _linger_seconds() - checked_at
             if linger <= 0:
@@ -194,8 +207,10 @@ def _linger_seconds() -> float:
 
 
 def _postpone_due(hub_id: int, wait: float) -> None:
-    """The key's rate budget is spent: due submissions wait for the reset, no attempt used."""
-    Submission.objects.filter(_due(hub_id, timezone.now())).update(
+    """The key's rate budget is spent: due submissions wait for the reset, no attempt used
+    (backfilled ones stay as they are: their claim comes after live ones anyway)."""
+    live = _due(hub_id, timezone.now()) & Q(backfill__isnull=True)
+    Submission.objects.filter(live).update(
         next_attempt_at=timezone.now() + timedelta(seconds=wait)
     )
 

@@ -170,6 +170,22 @@ def budget_peek_wait(*, fingerprint: str, now: float | None = None) -> float:
     return 0.0
 
 
+def budget_pace_wait(*, fingerprint: str, now: float | None = None) -> float:
+    """Seconds until the key's next slot is due when a window's slots are spread evenly over it
+    (0: now). Runs that deliver backfilled rows wait for it, so a backlog never spends a window
+    in its first second: a webhook arriving later still finds a slot within one spacing
+    (window ÷ slots: 0.1 s at 30 per 3 s, 1 ms at Braze's 3,000)."""
+    now = time.time() if now is None else now
+    if cache.get(_key(fingerprint, "limit")) is None:
+        return 0.0  # the limit is not known yet: the probe finds it out
+    epoch, end = _current_epoch(fingerprint, now)
+    used = cache.get(_epoch_key(fingerprint, epoch, "n")) or 0
+    due = epoch + used * (window_seconds() / _allowed(fingerprint))
+    if end is not None and due >= end - GUARD_SECONDS:
+        return max(0.0, end - now)
+    return min(max(0.0, due - now), window_seconds())
+
+
 def budget_observe(
     *,
     slot: Slot,

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import ConnectionStatus, Submission, SubmissionStatus
+from integrations.services.backfill import cancelled_sweep
 from integrations.services.dispatch import hub_delivery_trigger
 from integrations.services.transactional import transactional_sweep
 
@@ -29,4 +30,5 @@ def sweep_due() -> int:
         .distinct()
     )
     triggered = sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hub_ids)
+    cancelled_sweep()  # rows of a cancelled backfill that were in a request at the time
     return triggered + transactional_sweep()
