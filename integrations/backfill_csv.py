@@ -269,7 +269,3 @@ def row_body(plan: RowPlan, values: list[str]) -> tuple[dict[str, Any], datetime
     body["timestamp"] = iso_utc(moment)
     return body, moment
 
-
-def has_surrogates(body: Mapping[str, Any]) -> bool:
-    """A value held bytes that are not UTF-8 (read as lone surrogates)."""
-    return any(isinstance(v, str) and _surrogates(v) for v in body.values())

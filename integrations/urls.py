@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views
+from integrations import backfill_views, views
 
 app_name = "integrations"
 
@@ -11,6 +11,15 @@ urlpatterns = [
     path("hubs/<slug:slug>/preview/", views.hub_preview, name="hub_preview"),
     path("hubs/<slug:slug>/test-connection/", views.hub_connection_test,
          name="hub_connection_test"),
+    path("hubs/<slug:slug>/backfills/", backfill_views.backfill_list, name="backfill_list"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/", backfill_views.backfill_detail,
+         name="backfill_detail"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/progress.json",
+         backfill_views.backfill_progress, name="backfill_progress"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/unreadable-rows.csv",
+         backfill_views.backfill_report, name="backfill_report"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/<str:action>/",
+         backfill_views.backfill_action, name="backfill_action"),
     path("submissions/<uuid:public_id>/", views.submission_detail, name="submission_detail"),
     path("submissions/<uuid:public_id>/redeliver/", views.submission_redeliver,
          name="submission_redeliver"),

@@ -202,14 +202,18 @@ class RowPreview:
     reason: str
 
 
-def row_check(hub: Hub, plan: RowPlan, values: list[str]) -> tuple[dict[str, Any], datetime]:
-    """One row as a body, checked like a webhook body plus the hub's identity.
-    Raises ``RowError``."""
+def row_check(hub: Hub, plan: RowPlan, values: list[str]) -> tuple[dict[str, Any], datetime, str]:
+    """One row as a body, checked like a webhook body plus the hub's identity; its time and
+    its JSON text. Raises ``RowError``."""
     body, moment = backfill_csv.row_body(plan, values)
-    if backfill_csv.has_surrogates(body):
-        raise RowError(_("The row holds bytes that are not UTF-8 text."))
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8
+            raise RowError(_("The row holds bytes that are not UTF-8 text.")) from None
     try:
-        payload_check(body)
+        payload_check(body, text=text)
     except IntakeError as problem:
         raise RowError(problem.message) from None
     identity = body.get(hub.identity_field)
@@ -218,7 +222,7 @@ def row_check(hub: Hub, plan: RowPlan, values: list[str]) -> tuple[dict[str, Any
             _("No identity: the column mapped to “%(field)s” is empty or missing.")
             % {"field": hub.identity_field}
         )
-    return body, moment
+    return body, moment, text
 
 
 def rows_preview(backfill: Backfill, count: int = 3) -> list[RowPreview]:
@@ -227,7 +231,7 @@ def rows_preview(backfill: Backfill, count: int = 3) -> list[RowPreview]:
     previews = []
     for number, (_line, values) in enumerate(first_rows(backfill, count), start=1):
         try:
-            body, _moment = row_check(hub, plan, values)
+            body, _moment, _text = row_check(hub, plan, values)
         except RowError as problem:
             previews.append(RowPreview(row=number, body=None, reason=problem.reason))
             continue
@@ -458,12 +462,11 @@ class _Importer:
         self, number: int, line: int, values: list[str], batch: list[tuple], totals: ImportTotals
     ) -> None:
         try:
-            body, moment = row_check(self.hub, self.plan, values)
+            body, moment, text = row_check(self.hub, self.plan, values)
         except RowError as problem:
             totals.bad += 1
             self.report_rows.append((number, line, problem.reason))
             return
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         event = body["event"]
         delivered = event in self.delivered_events
         now = timezone.now()

@@ -45,7 +45,11 @@ class RowsWriter:
                 raw = given[index] in prepared or self.vendor == "postgresql"
                 prep = None if raw else _preparer(field, connection)
                 self._plan.append(("given", (index, prep)))
-            elif callable(field.default) and field.default not in _CONSTANT_FACTORIES:
+            elif (
+                field.has_default()
+                and callable(field.default)
+                and field.default not in _CONSTANT_FACTORIES
+            ):
                 self._plan.append(("call", _default_caller(field, connection)))
             else:
                 constant = field.get_db_prep_save(field.get_default(), connection)
