@@ -8,4 +8,4 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integrations import signals  # noqa: F401
+        from integrations import checks, signals  # noqa: F401

@@ -6,16 +6,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
+import secrets
 import time
 from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve, reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+
+from integrations import metrics
+from integrations.logging import context_hub, context_request_begin, context_request_end
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +55,46 @@ class IntakeMiddleware:
             return self.get_response(request)
         match = resolve(request.path_info)  # Resolver404 becomes the usual 404 answer
         request.resolver_match = match
-        with translation.override(translation.get_language_from_request(request)):
-            response = match.func(request, *match.args, **match.kwargs)
-            if callable(getattr(response, "render", None)):
-                response = response.render()
+        started, status = time.perf_counter(), 500
+        try:
+            with translation.override(translation.get_language_from_request(request)):
+                response = match.func(request, *match.args, **match.kwargs)
+                if callable(getattr(response, "render", None)):
+                    response = response.render()
+            status = response.status_code
+            return response
+        finally:  # the hub is known once authenticated (services/intake.py binds it)
+            metrics.webhook_observed(context_hub(), status, time.perf_counter() - started)
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id for the log lines it causes: the proxy's ``X-Request-ID`` when
+    it looks like one (letters, digits, ``._:-``, at most 128), else a new random one; answered
+    in the same header. The id and (once known) the hub go on every log record
+    (``integrations.logging.RequestContextFilter``)."""
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if _SANE_REQUEST_ID.fullmatch(given) else secrets.token_hex(16)
+        request.request_id = request_id
+        context_request_begin(request_id)  # ended by request_finished, after Django's own
+        response = self.get_response(request)  # "Bad Request: …" line (django.request)
+        response.headers.setdefault(REQUEST_ID_HEADER, request_id)
         return response
+
+
+def _request_context_end(**kwargs: object) -> None:
+    context_request_end()
+
+
+request_finished.connect(_request_context_end, dispatch_uid="portal-request-context-end")
 
 
 class SecurityHeadersMiddleware:

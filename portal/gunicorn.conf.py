@@ -11,6 +11,21 @@ worker per core fills (webhook, 32 senders: 3 workers 1,342/s, 4 → 1,474/s, 6 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
+
+# This file is read before the app is imported: make the project importable, and give
+# prometheus_client its multi-process directory before anything imports it (the same default
+# as portal/settings.py).
+_BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_BASE_DIR))
+_VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR") or _BASE_DIR / "var")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_VAR_DIR / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
+from gunicorn.glogging import Logger as _GunicornLogger  # noqa: E402
+
+from integrations import logging as portal_logging  # noqa: E402 (no Django in it)
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
@@ -47,3 +62,38 @@ def when_ready(server: object) -> None:
     get_resolver().resolve("/healthz")
     gc.collect()
     gc.freeze()
+
+
+def on_starting(server: object) -> None:
+    """In the master, before anything is counted: drop metric files of processes that no longer
+    run (a previous start); a django-q2 cluster's live files stay."""
+    from integrations.metrics import multiproc_dir_tidy
+
+    multiproc_dir_tidy(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server: object, worker: object) -> None:
+    from integrations.metrics import process_dead
+
+    process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+class PortalLogger(_GunicornLogger):
+    """gunicorn's own lines (errors, and the access log when GUNICORN_ACCESSLOG is set) in the
+    portal's format (LOG_FORMAT), scrubbed of tokens and secrets like every other line."""
+
+    def setup(self, cfg: object) -> None:
+        super().setup(cfg)
+        portal_logging.install_redaction()
+        log_format = os.environ.get("LOG_FORMAT", "plain")
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.addFilter(portal_logging.RedactSecretsFilter())
+                handler.addFilter(portal_logging.RequestContextFilter())
+                if log_format == "json":
+                    handler.setFormatter(portal_logging.formatter("json"))
+                elif log is self.error_log:
+                    handler.setFormatter(portal_logging.formatter("plain"))
+
+
+logger_class = PortalLogger

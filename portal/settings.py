@@ -5,10 +5,13 @@ Production: DATABASE_URL=postgres://…, REDIS_URL=redis://…, SECRET_KEY, DEBU
 ALLOWED_HOSTS, FIELD_ENCRYPTION_KEYS.
 """
 
+import os
 from pathlib import Path
 
 import environ
 from django.utils.translation import gettext_lazy as _
+
+from integrations.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,7 +40,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # The request id on every log line the request causes (X-Request-ID in and out).
+    "integrations.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # collectstatic's output, compressed and cached for a year (hashed names); docs/scaling.md.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "integrations.middleware.SecurityHeadersMiddleware",
     # Webhook paths end here (INTAKE_PATH_PREFIXES): everything below is for pages.
     "integrations.middleware.IntakeMiddleware",
@@ -157,7 +164,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Production serves what `manage.py collectstatic` wrote, through WhiteNoise: names carry a hash
+# of the content (cached for a year), with gzip copies. DEBUG serves the app directories as is.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -228,7 +245,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
@@ -236,17 +253,35 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "integrations.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
-    },
-}
+# --- Logs and metrics --------------------------------------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (python-json-logger); every line of every logger is
+# scrubbed of tokens, keys and secrets and carries the request id and hub (integrations/logging.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
+LOGGING_CONFIG = "integrations.logging.configure"
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# Prometheus: every process of this machine (gunicorn workers, django-q2) writes its metrics
+# here and GET /metrics adds them up. Set before prometheus_client is first imported.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+# /metrics is closed unless one of these is set: a bearer token the scraper sends, and/or the
+# addresses (or networks) it scrapes from, matched against REMOTE_ADDR.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_ADDRESSES = env.list("METRICS_ALLOWED_ADDRESSES", default=[])
+
+# --- What the deployment looks like (integrations/checks.py warns about unsafe combinations) -----
+# Web processes per machine: gunicorn's WEB_CONCURRENCY, default 3 per core (gunicorn.conf.py).
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=3 * (os.cpu_count() or 1))
+# "transaction" when PgBouncer pools in transaction mode in front of PostgreSQL.
+PGBOUNCER_POOL_MODE = env.str("PGBOUNCER_POOL_MODE", default="")
+if PGBOUNCER_POOL_MODE == "transaction":
+    # Django's requirement for transaction pooling: no server-side cursors across transactions.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+# How long a delivery run lingers after clearing its hub's flag; default: the coalescing interval
+# + 50 ms. Set it on worker machines when web machines coalesce longer than the workers do.
+DELIVERY_LINGER_SECONDS = (
+    env.float("DELIVERY_LINGER_SECONDS") if env.str("DELIVERY_LINGER_SECONDS", default="") else None
+)

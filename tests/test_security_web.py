@@ -196,8 +196,10 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "portal.example.com",
         "PORTAL_VAR_DIR": str(tmp_path),
+        # One web process: without REDIS_URL more would be warned about (portal.W001).
+        "WEB_CONCURRENCY": "1",
     }
-    for name in ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+    for name in ("REDIS_URL", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
                  "SECURE_HSTS_SECONDS", "Q_SYNC"):
         env.pop(name, None)
     result = subprocess.run(

@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations import metrics
 from integrations.batching import Batch, Objects, batch_build
 from integrations.braze.client import TrackResult
 from integrations.braze.instances import endpoint_allowed
@@ -202,6 +203,8 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
 def _linger_seconds() -> float:
     """How long after clearing the flag a run's last check must start: the webhooks' coalescing
     interval, plus a margin for the time the web process's flag round trip took."""
+    if settings.DELIVERY_LINGER_SECONDS is not None:  # set for web machines' longer interval
+        return settings.DELIVERY_LINGER_SECONDS
     interval = settings.WEBHOOK_COALESCE_SECONDS
     return interval + LINGER_MARGIN_SECONDS if interval > 0 else 0.0
 
@@ -209,6 +212,7 @@ def _linger_seconds() -> float:
 def _postpone_due(hub_id: int, wait: float) -> None:
     """The key's rate budget is spent: due submissions wait for the reset, no attempt used
     (backfilled ones stay as they are: their claim comes after live ones anyway)."""
+    metrics.budget_waited("postpone", wait)
     live = _due(hub_id, timezone.now()) & Q(backfill__isnull=True)
     Submission.objects.filter(live).update(
         next_attempt_at=timezone.now() + timedelta(seconds=wait)
@@ -222,6 +226,7 @@ def _budget_slot(fingerprint: str) -> rate_budget.Grant:
         grant = rate_budget.budget_acquire(fingerprint=fingerprint)
         if grant.slot is not None or slept + grant.wait > MAX_BUDGET_SLEEP_SECONDS:
             return grant
+        metrics.budget_waited("sleep", grant.wait)
         time.sleep(grant.wait)
         slept += grant.wait
 
@@ -292,6 +297,7 @@ def _prepare(
         submission.problems = problems_as_json(result)
         if not result.deliverable:
             _hold(submission, token, result.hold_reason)
+            metrics.submission_held(hub.slug)
             report.held += 1
             continue
         mapped.append((submission, result))
@@ -397,6 +403,7 @@ def _record(
     prepared: _Prepared | None = None,
 ) -> None:
     now = timezone.now()
+    metrics.braze_request_observed(hub.slug, result, body=batch.body)
     attempt = DeliveryAttempt.objects.create(
         hub=hub,
         started_at=now - timedelta(milliseconds=result.duration_ms),
@@ -435,6 +442,7 @@ def _record(
             continue
         _apply(submission, token, decision, attempts, error, now, report)
     AttemptItem.objects.bulk_create(items)
+    metrics.submission_outcomes_observed(hub.slug, [item.result for item in items])
     if delivered:
         _mark_delivered(delivered, by_pk, token, now)
         if prepared is not None and prepared.person_of:

@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from integrations import blind_index, signatures, tokens
+from integrations.logging import context_hub_bind
 from integrations.models import Hub, Submission, SubmissionStatus
 from integrations.services.insert import JsonText, row_insert_new
 from integrations.services.intake_window import intake_settle
@@ -85,7 +86,10 @@ def hub_authenticate_by_slug(*, slug: str, token: str) -> Hub | None:
     hub = _hub_cached(("slug", slug), lambda: Hub.objects.filter(slug=slug).first())
     if hub is None:
         raise Hub.DoesNotExist(slug)
-    return hub if _token_accepted(hub, token) else None
+    if not _token_accepted(hub, token):
+        return None
+    context_hub_bind(hub.slug)  # log lines and metrics of this request name the hub
+    return hub
 
 
 def hub_authenticate_by_token(*, token: str) -> Hub | None:
@@ -100,6 +104,7 @@ def hub_authenticate_by_token(*, token: str) -> Hub | None:
     )
     if hub is None or not _token_accepted(hub, token):
         return None
+    context_hub_bind(hub.slug)
     return hub
 
 

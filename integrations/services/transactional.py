@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
+from integrations import metrics
 from integrations.braze.client import TrackResult
 from integrations.braze.instances import endpoint_allowed
 from integrations.explain import outcome_explain
@@ -230,6 +231,7 @@ def _send(
         campaign_id=row.campaign_id,
         body=row.request_body,
     )
+    metrics.braze_request_observed(braze.hub.slug, result, kind="transactional")
     _record(row, lease, result, report)
 
 
