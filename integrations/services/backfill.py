@@ -55,7 +55,7 @@ BATCH_ROWS = 5_000
 # One import task reads for this long, then continues in a new task (django-q2's timeout).
 IMPORT_RUN_SECONDS = 60.0
 # Person hashes of recent identities (the same person's entries hash once): bounded.
-PERSON_CACHE_SIZE = 50_000
+PERSON_CACHE_SIZE = 10_000
 ID_GUESSES = ("id", "entry_id", "competition_entry_id", "submission_id")
 TIME_GUESSES = ("timestamp", "time", "entered_at", "created_at", "submitted_at", "entry_date",
                 "date", "created", "submitted")  # fmt: skip
@@ -408,7 +408,7 @@ class _Importer:
         self.delivered_events = set(self.hub.events or ())
         self.writer = RowsWriter(Submission, given=_GIVEN, unique=("hub", "komo_id"),
                                  prepared=("payload",))  # fmt: skip
-        self.people: dict[tuple[str, ...], dict[str, str]] = {}
+        self.people: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.paused = backfill.status == BackfillStatus.PAUSED
         self.report_rows: list[tuple[int, int, str]] = []
 
@@ -486,15 +486,16 @@ class _Importer:
             str(body.get(hub.identity_field, "")), str(body.get("email", "")),
             str(body.get("phone", "")), str(body.get("mobile", "")),
         )  # fmt: skip
-        columns = self.people.get(key)
-        if columns is None:
+        hashes = self.people.get(key)
+        if hashes is None:
             if len(self.people) >= PERSON_CACHE_SIZE:
                 self.people.clear()
-            columns = self.people[key] = person_hash_columns(hub, body)
-        return (
-            columns["email_hash"], columns["email_local_hash"], columns["phone_hash"],
-            columns["external_id_hash"],
-        )  # fmt: skip
+            columns = person_hash_columns(hub, body)
+            hashes = self.people[key] = (
+                columns["email_hash"], columns["email_local_hash"], columns["phone_hash"],
+                columns["external_id_hash"],
+            )  # fmt: skip
+        return hashes
 
     def _flush(
         self, batch: list[tuple], totals: ImportTotals, position: int,
