@@ -238,7 +238,8 @@ def derived_id(values: Iterable[str]) -> str:
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """Komo's own form of a UTC time: ``2026-03-14T09:26:53.589Z``."""
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def row_body(plan: RowPlan, values: list[str]) -> tuple[dict[str, Any], datetime]:

@@ -411,6 +411,7 @@ class _Importer:
         self.people: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.paused = backfill.status == BackfillStatus.PAUSED
         self.report_rows: list[tuple[int, int, str]] = []
+        self.now = timezone.now()
 
     def run(self, run_seconds: float | None) -> bool:
         """True when the file has been read to its end (or the backfill was cancelled)."""
@@ -431,6 +432,8 @@ class _Importer:
                     if number <= skip:
                         continue
                     totals.read += 1
+                    if not batch:
+                        self.now = timezone.now()  # received_at: one moment per batch
                     self._row(number, line, values, batch, totals)
                     if totals.read >= BATCH_ROWS:
                         pending = self._flush(batch, totals, binary.tell(), pool, pending)
@@ -469,7 +472,7 @@ class _Importer:
             return
         event = body["event"]
         delivered = event in self.delivered_events
-        now = timezone.now()
+        now = self.now
         batch.append(
             self.writer.row((
                 self.hub.pk, uuid.uuid4(), str(body["id"]).strip(), event, moment,
