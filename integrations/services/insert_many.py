@@ -60,9 +60,22 @@ class RowsWriter:
         self.conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
         self.temp = quote(f"_rows_{meta.db_table}")[:63]
         self._width = len(fields)
+        # The common case on PostgreSQL: constants in a template, given values dropped in.
+        self._template = [item if kind == "const" else None for kind, item in self._plan]
+        direct = all(kind != "call" and (kind != "given" or item[1] is None)
+                     for kind, item in self._plan)  # fmt: skip
+        self._direct = [
+            (position, item[0]) for position, (kind, item) in enumerate(self._plan)
+            if kind == "given"
+        ] if direct else None  # fmt: skip
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """A full stored row from the given fields' values (in ``given`` order)."""
+        if self._direct is not None:  # every given value as it is, no per-row default: a copy
+            out = self._template.copy()
+            for position, index in self._direct:
+                out[position] = values[index]
+            return tuple(out)
         out = []
         for kind, item in self._plan:
             if kind == "given":
