@@ -33,6 +33,8 @@ from integrations.braze.instances import endpoint_allowed
 from integrations.mapping import MappingResult, map_submission
 from integrations.models import (
     AttemptItem,
+    Backfill,
+    BackfillStatus,
     BrazeConnection,
     ConnectionStatus,
     DeliveryAttempt,
@@ -171,7 +173,9 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
         return report
     spec = hub.to_spec()
     deadline = time.monotonic() + run_seconds
-    paced = False
+    # Pace from the first request when a backfill may be draining (any run, even one a webhook
+    # started, would otherwise spend slots ahead of the schedule live traffic relies on).
+    paced = Backfill.objects.filter(hub_id=hub_id, status=BackfillStatus.RUNNING).exists()
     while time.monotonic() < deadline:
         wait = rate_budget.budget_peek_wait(fingerprint=braze.api_key_fingerprint)
         if wait > MAX_BUDGET_SLEEP_SECONDS:
