@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.bench import loadgen, stack
-from tests.bench.cpu import TICK, CpuMeter
+from tests.bench.cpu import _machine_busy, _process_cpu
 from tests.bench.loadgen import percentile
 from tests.bench.report import Row
 from tests.bench.sandbox_log import Sandbox, person_of
@@ -73,16 +73,7 @@ def _hub(slug: str, sandbox_url: str, *, active: bool) -> Any:
 # --- 1,000,000 rows queued --------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def backfill_import(running: Any, meter: CpuMeter | None = None, *, count: int = 0) -> list[Row]:
+def backfill_import(running: Any, *, count: int = 0) -> list[Row]:
     from integrations.models import Backfill
 
     count = count or int(os.environ.get("BENCH_BACKFILL_ROWS", "1000000"))
@@ -93,16 +84,19 @@ def backfill_import(running: Any, meter: CpuMeter | None = None, *, count: int =
         size_mb = export_write(path, count, run=new_run_id(), people=count // 10)
         print(f"bench: hub_backfill {count:,} rows ({size_mb:.0f} MB) …", flush=True)
         command = [sys.executable, "manage.py", "hub_backfill", hub.slug, str(path)]
-        meter = meter or CpuMeter()
-        with meter.measure() as usage:
-            process = stack.Process("hub_backfill", command, running.env)
-            peak = importer_cpu = 0.0
-            deadline = time.monotonic() + 1800
-            while process.alive() and time.monotonic() < deadline:
-                peak = max(peak, stack.peak_rss_mb(process.pid))
-                importer_cpu = max(importer_cpu, _cpu_seconds(process.pid))
-                time.sleep(0.2)
-            code = process.popen.wait(timeout=60)
+        # CPU by process, polled while the command runs: its database connection's backend ends
+        # with it, and a meter reading only at the end would count both as "other".
+        before, busy_before, started = _process_cpu(), _machine_busy(), time.monotonic()
+        process = stack.Process("hub_backfill", command, running.env)
+        seen: dict[int, tuple[str, float]] = {}
+        peak = 0.0
+        deadline = time.monotonic() + 1800
+        while process.alive() and time.monotonic() < deadline:
+            peak = max(peak, stack.peak_rss_mb(process.pid))
+            seen.update(_process_cpu())
+            time.sleep(0.5)
+        code = process.popen.wait(timeout=60)
+        seconds, busy = time.monotonic() - started, _machine_busy() - busy_before
         output = process.output(2000)
         process.stop()
     if code:
@@ -110,11 +104,13 @@ def backfill_import(running: Any, meter: CpuMeter | None = None, *, count: int =
     backfill = Backfill.objects.filter(hub=hub).latest("id")
     seconds = (backfill.imported_at - backfill.started_at).total_seconds()
     rate = backfill.rows_queued / seconds if seconds else 0.0
-    # The command's CPU counts as "other" once it has ended: move what was last seen of it.
-    other = usage.by_role.get("other", 0.0) - importer_cpu
-    cores = {"importer": importer_cpu, "postgres": usage.by_role.get("postgres", 0.0),
-             "other": max(other, 0.0)}  # fmt: skip
-    busy = ", ".join(f"{role} {cpu / usage.seconds:.2f}" for role, cpu in cores.items())
+    cores = {"importer": 0.0, "postgres": 0.0}
+    for pid, (name, cpu) in seen.items():
+        role = "importer" if pid == process.pid else "postgres" if name == "postgres" else ""
+        if role:
+            cores[role] += cpu - before.get(pid, (name, 0.0))[1]
+    cores["anything else"] = max(0.0, busy - cores["importer"] - cores["postgres"])
+    shares = ", ".join(f"{role} {cpu / seconds:.2f}" for role, cpu in cores.items())
     return [
         Row(
             f"backfill: {count:,}-row CSV ({size_mb:.0f} MB) → queued (hub_backfill)",
@@ -123,7 +119,7 @@ def backfill_import(running: Any, meter: CpuMeter | None = None, *, count: int =
             "≥ 10,000/s, < 200 MB",
             rate >= 10_000 and 0 < peak < 200 and backfill.rows_queued == count,
         ),
-        Row("backfill: cores busy while importing", busy),
+        Row("backfill: cores busy while importing", shares),
     ]
 
 

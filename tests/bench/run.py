@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if want("ratelimit"):
             rows += phases.rate_limit(running, context, limit=RATE_LIMIT, window=RATE_WINDOW)
         if want("backfill-import"):
-            rows += backfill_phases.backfill_import(running, meter)
+            rows += backfill_phases.backfill_import(running)
         if want("backfill-live"):
             rows += backfill_phases.backfill_live(
                 running, limit=RATE_LIMIT, window=RATE_WINDOW, rate=E2E_RATE
