@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test test-only lint bench faults clean
+.PHONY: run test test-only lint bench bench-volume faults clean
 
 $(PY):
 	$(PYTHON_BOOT) -m venv $(VENV)
@@ -41,6 +41,12 @@ faults: $(VENV)/.test-deps
 bench: $(VENV)/.test-deps
 	bash tests/bench/services.sh
 	$(PY) -m tests.bench.run $(BENCH_ARGS)
+
+# The pages and the delivery queries with 5 million submissions on PostgreSQL (database
+# portal_volume, emptied and refilled): p50/p95 per page, bytes per submission, before and after
+# retention; see tests/bench/volume.py. VOLUME_ARGS="--rows 1000000" or "--no-load".
+bench-volume: $(VENV)/.test-deps
+	$(PY) -m tests.bench.volume $(VOLUME_ARGS)
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -8,4 +8,10 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Runs after the admin's autodiscover (django.contrib.admin comes first in INSTALLED_APPS).
+        from django.contrib import admin
+
         from integrations import checks, signals  # noqa: F401
+        from integrations.admin.common import superusers_only_outside_integrations
+
+        superusers_only_outside_integrations(admin.site)

@@ -64,6 +64,18 @@ class Batch:
             if key in self.owners[array]
         }
 
+    def body_without(self, keys: set[Hashable]) -> dict[str, list[dict[str, Any]]]:
+        """The body as it would read without these owners' objects (nothing of them is kept)."""
+        body = {
+            array: [
+                obj
+                for obj, owner in zip(self.body[array], self.owners[array], strict=True)
+                if owner not in keys
+            ]
+            for array in self.body
+        }
+        return {array: objects for array, objects in body.items() if objects}
+
 
 def batch_build(
     items: Sequence[tuple[Hashable, Objects]],

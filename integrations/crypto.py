@@ -53,6 +53,19 @@ def encrypt(plaintext: str) -> str:
     return fernet().encrypt(plaintext.encode()).decode()
 
 
+def encrypt_bytes(data: bytes) -> str:
+    return fernet().encrypt(data).decode()
+
+
+def decrypt_bytes(token: str) -> bytes:
+    try:
+        return fernet().decrypt(token.encode())
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "stored value cannot be decrypted with FIELD_ENCRYPTION_KEYS"
+        ) from exc
+
+
 def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
@@ -64,7 +77,28 @@ def decrypt(token: str) -> str:
 
 def rotate(token: str) -> str:
     """Re-encrypt a stored token under the first (newest) key."""
-    return fernet().rotate(token.encode()).decode()
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "stored secret cannot be decrypted with FIELD_ENCRYPTION_KEYS"
+        ) from exc
+
+
+@lru_cache(maxsize=4)
+def _first_fernet(keys: tuple[str, ...], debug: bool) -> Fernet:
+    _fernet_for(keys, debug)  # the same checks and messages
+    return Fernet(keys[0].encode()) if keys else Fernet(_dev_key())
+
+
+def is_current(token: str) -> bool:
+    """Whether a stored token is already under the first (newest) key, so that a rotation can
+    leave it alone: one decryption with that key instead of a re-encryption and a write."""
+    try:
+        _first_fernet(tuple(settings.FIELD_ENCRYPTION_KEYS), settings.DEBUG).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def generate_key() -> str:

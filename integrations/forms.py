@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.forms.models import BaseInlineFormSet
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,7 @@ from integrations.braze.instances import BRAZE_INSTANCES, instance_for_endpoint
 from integrations.models import BrazeConnection, FieldMapping, Hub, default_events
 from integrations.selectors import hub_known_fields
 from integrations.serializers import MASK, rest_endpoint_validate
+from integrations.services.intake import MAX_NESTING, storable_problem
 from integrations.spec import (
     ConfigShapeError,
     FieldMappingSpec,
@@ -130,6 +132,28 @@ class EventsField(forms.CharField):
             )
 
 
+def json_loaded(text: str) -> Any:
+    """``json.loads`` for text people paste, refusing what the webhook would refuse.
+
+    Python's parser itself fails on very deep nesting (``RecursionError`` at ~100,000 levels);
+    the intake's ``storable_problem`` refuses nesting deeper than ``MAX_NESTING``, unpaired
+    surrogates, NUL characters and infinite numbers, which the database (or the page showing
+    them) cannot take. Raises ``ValueError`` for text that is not JSON, ``ValidationError``
+    naming the problem for the rest."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        # The intake's own sentence (storable_problem says it for depths Python can parse).
+        raise ValidationError(
+            _("The body is nested deeper than %(levels)d levels.") % {"levels": MAX_NESTING},
+            code="too_deep",
+        ) from None
+    problem = storable_problem(value, text=text)
+    if problem:
+        raise ValidationError(problem, code="not_storable")
+    return value
+
+
 class HubJSONField(forms.JSONField):
     """One object of the hub JSON, shown indented; empty means {} (the defaults)."""
 
@@ -139,14 +163,30 @@ class HubJSONField(forms.JSONField):
         kwargs.setdefault("required", False)
         super().__init__(**kwargs)
 
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # What was typed is shown again as typed: parsing it here would crash on the input
+        # to_python refuses (too deep for Python, or a surrogate the page cannot encode).
+        if self.disabled:
+            return initial
+        return None if data is None else InvalidJSONInput(data)
+
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, dict):
             return json.dumps(value, indent=2, ensure_ascii=False) if value else ""
         return super().prepare_value(value)
 
     def to_python(self, value: Any) -> Any:
-        value = super().to_python(value)
-        if value in (None, ""):
+        if self.disabled:
+            return value
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json_loaded(value)
+            except ValueError:
+                raise ValidationError(self.error_messages["invalid"], code="invalid",
+                                      params={"value": value}) from None
+        if value is None or value == "":  # "null" (a new hub's empty field) or '""'
             return {}
         if not isinstance(value, dict):
             raise ValidationError(_("Enter a JSON object ({…}), or leave it empty."),
@@ -184,8 +224,17 @@ class HubForm(forms.ModelForm):
         fields = (
             "name", "slug", "komo_site_id", "active", "identity_type", "identity_field",
             "alias_label", "events", "create_missing_users", "default_phone_region",
-            "event_rules", "engagement_attributes", "transactional",
+            "event_rules", "engagement_attributes", "transactional", "retention_days",
         )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "retention_days" in self.fields:  # left out (an older form, a script): unchanged
+            self.fields["retention_days"].required = False
+
+    def clean_retention_days(self) -> int:
+        days = self.cleaned_data.get("retention_days")
+        return self.instance.retention_days if days is None else days
 
     def clean_default_phone_region(self) -> str:
         return (self.cleaned_data.get("default_phone_region") or "").strip().upper()
@@ -204,7 +253,8 @@ class HubForm(forms.ModelForm):
         cleaned = super().clean()
         required = ("identity_type", "identity_field")
         if all(name in cleaned for name in required):
-            spec = hub_spec_build(cleaned, mappings=())
+            spec = hub_spec_build({**cleaned, "new_event_kinds": self.instance.new_event_kinds},
+                                  mappings=())
             errors = validate_hub_spec(spec, hub_known_fields(self.instance))
             for error in errors:
                 field = HUB_FIELD_BY_PATH.get(error.path)
@@ -251,6 +301,7 @@ def hub_spec_build(values: dict[str, Any], *, mappings: Iterable[FieldMappingSpe
         event_rules=event_rules_from_config(values.get("event_rules")),
         engagement=engagement_from_config(values.get("engagement_attributes")),
         transactional=transactional_from_config(values.get("transactional")),
+        new_event_kinds=tuple(values.get("new_event_kinds") or ()),
     )
 
 
@@ -258,6 +309,7 @@ def _hub_values(hub: Hub) -> dict[str, Any]:
     return {name: getattr(hub, name) for name in (
         "identity_type", "identity_field", "alias_label", "events", "create_missing_users",
         "default_phone_region", "event_rules", "engagement_attributes", "transactional",
+        "new_event_kinds",
     )}
 
 
@@ -485,7 +537,7 @@ class PreviewForm(forms.Form):
             raise ValidationError(_("The payload is larger than the webhook accepts."),
                                   code="too_large")
         try:
-            payload = json.loads(text)
+            payload = json_loaded(text)
         except ValueError as exc:
             raise ValidationError(
                 format_lazy(_("This is not valid JSON: {error}"), error=str(exc)), code="invalid"

@@ -9,6 +9,7 @@ import math
 import re
 import secrets
 import time
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -29,7 +30,8 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 )
-THROTTLE_CACHE = "throttle"
+# Sign-in failures: Redis when configured, else the database cache, so every process shares them.
+LOGIN_THROTTLE_CACHE = "login_throttle"
 
 GetResponse = Callable[[HttpRequest], HttpResponse]
 
@@ -121,8 +123,13 @@ def _client_address(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "") or "-"
 
 
-def _username(request: HttpRequest) -> str:
-    return str(request.POST.get("username", ""))[:150].strip().lower()
+def login_throttle_username(raw: str) -> str:
+    """The bucket name of a typed username: every spelling Django's sign-in form authenticates as
+    one account shares it. The form strips the text and NFKC-normalises it (``UsernameField``,
+    as ``AbstractBaseUser.normalize_username`` does on save), so ``ｃarol`` and ``𝐜arol`` are
+    ``carol``; case is folded on top, so ``Carol`` counts against ``carol`` too (stricter)."""
+    text = unicodedata.normalize("NFKC", raw).strip().casefold()
+    return unicodedata.normalize("NFKC", text)
 
 
 def _window() -> tuple[int, float]:
@@ -134,27 +141,38 @@ def _window() -> tuple[int, float]:
 
 
 def _throttle_key(request: HttpRequest, window: int) -> str:
-    identity = f"{_username(request)}\x00{_client_address(request)}".encode()
+    username = login_throttle_username(str(request.POST.get("username", "")))
+    identity = f"{username}\x00{_client_address(request)}".encode()
     return f"login-fail:{window}:{hashlib.sha256(identity).hexdigest()[:40]}"
 
 
-def _failures(key: str) -> int:
+def _slots(key: str) -> list[str]:
+    return [f"{key}:{slot}" for slot in range(max(1, settings.LOGIN_THROTTLE_ATTEMPTS))]
+
+
+def _reserve(key: str) -> str | None:
+    """Takes a free attempt slot of this window, or ``None`` when all are used (throttled).
+
+    Each slot is an ``add`` (atomic in Redis and in the database cache, whose key is unique), so
+    however many processes answer at once, at most ``LOGIN_THROTTLE_ATTEMPTS`` passwords are
+    checked per window; a read-then-increment count would let a parallel burst through. A cache
+    that fails gives an empty string: not throttled, never everybody locked out."""
+    cache = caches[LOGIN_THROTTLE_CACHE]
     try:
-        return int(caches[THROTTLE_CACHE].get(key) or 0)
+        for slot in _slots(key):
+            if cache.add(slot, 1, settings.LOGIN_THROTTLE_SECONDS + 5):
+                return slot
     except Exception:  # throttling must never lock everybody out because a cache is down
         log.warning("sign-in throttling: cache unavailable; not throttling", exc_info=True)
-        return 0
+        return ""
+    return None
 
 
-def _failure_count(key: str) -> None:
-    cache = caches[THROTTLE_CACHE]
+def _release(*slots: str) -> None:
     try:
-        if not cache.add(key, 1, settings.LOGIN_THROTTLE_SECONDS + 5):
-            cache.incr(key)
-    except ValueError:  # expired between add and incr: this failure opens a new count
-        cache.add(key, 1, settings.LOGIN_THROTTLE_SECONDS + 5)
+        caches[LOGIN_THROTTLE_CACHE].delete_many([slot for slot in slots if slot])
     except Exception:
-        log.warning("sign-in throttling: cache unavailable; failure not counted", exc_info=True)
+        log.warning("sign-in throttling: cache unavailable", exc_info=True)
 
 
 def _too_many(retry_after: float) -> HttpResponse:
@@ -169,11 +187,12 @@ def _too_many(retry_after: float) -> HttpResponse:
 
 
 class LoginThrottleMiddleware:
-    """Failed sign-ins are counted per username + client address in a fixed window
-    (``LOGIN_THROTTLE_ATTEMPTS`` per ``LOGIN_THROTTLE_SECONDS``); beyond that, sign-in POSTs are
-    answered 429 with ``Retry-After`` without checking the password. A successful sign-in clears
-    the count. The admin's login view re-renders the form (200) on failure and redirects on
-    success, which is what is counted."""
+    """Failed sign-ins are counted per username (as Django matches it, see
+    ``login_throttle_username``) + client address in a fixed window (``LOGIN_THROTTLE_ATTEMPTS``
+    per ``LOGIN_THROTTLE_SECONDS``) in the ``login_throttle`` cache, shared by every process
+    (Redis, else the database); beyond that, sign-in POSTs are answered 429 with ``Retry-After``
+    without checking the password. A successful sign-in clears the count. The admin's login view
+    re-renders the form (200) on failure and redirects on success, which is what is counted."""
 
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
@@ -183,19 +202,13 @@ class LoginThrottleMiddleware:
             return self.get_response(request)
         window, left = _window()
         key = _throttle_key(request, window)
-        if _failures(key) >= settings.LOGIN_THROTTLE_ATTEMPTS:
+        slot = _reserve(key)
+        if slot is None:
             log.warning("sign-in throttled for %s", _client_address(request))
             return _too_many(left)
         response = self.get_response(request)
-        if response.status_code == 200:
-            _failure_count(key)
-        elif 300 <= response.status_code < 400:
-            self._forget(key)
+        if 300 <= response.status_code < 400:
+            _release(*_slots(key))  # signed in: the count starts again
+        elif response.status_code != 200:
+            _release(slot)  # not a password refused (e.g. CSRF failure): no guess was made
         return response
-
-    @staticmethod
-    def _forget(key: str) -> None:
-        try:
-            caches[THROTTLE_CACHE].delete(key)
-        except Exception:
-            log.warning("sign-in throttling: cache unavailable", exc_info=True)

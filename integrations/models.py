@@ -22,6 +22,7 @@ from integrations.spec import (
     IdentitySpec,
     engagement_from_config,
     event_rules_from_config,
+    new_event_kinds_from_config,
     transactional_from_config,
 )
 
@@ -137,6 +138,8 @@ class Hub(models.Model):
     engagement_attributes = models.JSONField(_("engagement attributes"), default=dict, blank=True)
     # Komo moment (event kind) → Braze transactional campaign.
     transactional = models.JSONField(_("transactional emails"), default=dict, blank=True)
+    # Event kinds Komo does not document, confirmed by a person as new (not a misspelling).
+    new_event_kinds = models.JSONField(_("new Komo event kinds"), default=list, blank=True)
     retention_days = models.PositiveIntegerField(
         _("keep personal data for (days)"),
         default=DEFAULT_RETENTION_DAYS,
@@ -169,6 +172,7 @@ class Hub(models.Model):
             event_rules=event_rules_from_config(self.event_rules),
             engagement=engagement_from_config(self.engagement_attributes),
             transactional=transactional_from_config(self.transactional),
+            new_event_kinds=new_event_kinds_from_config(self.new_event_kinds),
         )
 
 
@@ -274,6 +278,9 @@ class SubmissionStatus(models.TextChoices):
     IGNORED = "ignored", _("Ignored (event not delivered by this hub)")
 
 
+PROBLEM_STATUSES = ("failed", "held")
+
+
 class Submission(models.Model):
     """One Komo webhook body. The row is the delivery queue of record.
 
@@ -337,8 +344,22 @@ class Submission(models.Model):
                 condition=Q(status="pending", backfill__isnull=True),
             ),  # fmt: skip
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
-            models.Index(fields=["status", "-received_at"], name="submission_status_recent"),
+            # Pages at volume (docs/decisions.md, "Fast at volume"): the newest first across
+            # hubs; failed and held rows (few) by status, per hub too; delivered rows by time.
+            # Partial indexes of statuses the webhook never writes cost its INSERT nothing.
+            models.Index(fields=["-received_at", "-id"], name="submission_recent"),
+            models.Index(fields=["status", "-received_at"], name="submission_problem_recent",
+                         condition=Q(status__in=PROBLEM_STATUSES)),
+            models.Index(fields=["hub", "status", "-received_at"], name="submission_hub_problem",
+                         condition=Q(status__in=PROBLEM_STATUSES)),
+            models.Index(fields=["hub", "-delivered_at"], name="submission_hub_delivered",
+                         condition=Q(status="delivered")),
             models.Index(fields=["komo_id"], name="submission_komo_id"),
+            # Retention finds what is past a hub's window without walking redacted rows.
+            models.Index(
+                fields=["hub", "received_at"], name="submission_unredacted",
+                condition=Q(redacted_at__isnull=True),
+            ),  # fmt: skip
             # Partial: live rows (the webhook's INSERT) pay nothing for it.
             models.Index(
                 fields=["backfill", "status"], name="submission_backfill",
@@ -416,6 +437,13 @@ class DeliveryAttempt(models.Model):
         ordering = ["-started_at", "-id"]
         verbose_name = _("delivery attempt")
         verbose_name_plural = _("delivery attempts")
+        indexes = [
+            models.Index(fields=["hub", "-started_at", "-id"], name="attempt_hub_recent"),
+            models.Index(
+                fields=["hub", "started_at"], name="attempt_unredacted",
+                condition=Q(redacted_at__isnull=True),
+            ),  # fmt: skip
+        ]
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.outcome}"

@@ -5,16 +5,19 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from integrations import blind_index
 from integrations.batching import batch_build
 from integrations.mapping import map_submission
 from integrations.models import (
+    AttemptItem,
     DeliveryAttempt,
     Hub,
     HubMembership,
@@ -36,6 +39,40 @@ def hubs_editable_by(user) -> QuerySet[Hub]:
     if user.is_superuser:
         return Hub.objects.all()
     return Hub.objects.filter(memberships__user=user, memberships__role=HubRole.EDITOR).distinct()
+
+
+# Roles whose work needs people's personal data (support, marketers); HEALTH members see health
+# and masked lists only. The one place that decides who may see or erase personal data.
+PERSONAL_DATA_ROLES = (HubRole.VIEWER, HubRole.EDITOR)
+
+
+def hubs_with_personal_data(user) -> QuerySet[Hub]:
+    """Hubs whose submissions' personal data the user may see (and erase a person from)."""
+    if user.is_superuser:
+        return Hub.objects.all()
+    return Hub.objects.filter(
+        memberships__user=user, memberships__role__in=PERSONAL_DATA_ROLES
+    ).distinct()
+
+
+def personal_data_hub_ids(user) -> frozenset[int]:
+    """The same as ids, once per page, for lists that mask rows of other hubs."""
+    if user.is_superuser:
+        return frozenset(Hub.objects.values_list("pk", flat=True))
+    return frozenset(hubs_with_personal_data(user).values_list("pk", flat=True))
+
+
+def can_see_personal_data(user, hub: Hub) -> bool:
+    return bool(user.is_active) and (
+        user.is_superuser
+        or HubMembership.objects.filter(user=user, hub=hub, role__in=PERSONAL_DATA_ROLES).exists()
+    )
+
+
+def person_shown(submission: Submission, visible_hub_ids: frozenset[int]) -> str:
+    """A list cell: the person as captured where the user may see it, else masked."""
+    person = submission.person
+    return (person.label if submission.hub_id in visible_hub_ids else person.masked) or "—"
 
 
 def user_can_edit_hub(user, hub: Hub) -> bool:
@@ -114,6 +151,11 @@ def submission_preview(*, spec: HubSpec, payload: dict[str, Any]) -> dict[str, A
     }
 
 
+# Counts on the hub list and dashboard stop at this many rows (shown as "1000+"): each is an
+# index range scan that reads at most this many entries, however long the hub's history.
+HEALTH_COUNT_CAP = 1000
+
+
 @dataclass(frozen=True)
 class HubHealth:
     pending: int
@@ -135,35 +177,86 @@ class HubHealth:
         return "ok"
 
 
-def hub_health(*, hub: Hub) -> HubHealth:
-    now = timezone.now()
+def _capped_count(queryset: QuerySet) -> tuple[str, tuple]:
+    """SQL counting at most HEALTH_COUNT_CAP rows of ``queryset`` (a LIMITed subquery)."""
+    sql, params = queryset.order_by().values("pk")[:HEALTH_COUNT_CAP].query.sql_with_params()
+    return f"(SELECT COUNT(*) FROM ({sql}) capped)", params  # noqa: S608 (ORM-compiled SQL)
+
+
+def _newest(queryset: QuerySet, field: str) -> tuple[str, tuple]:
+    """SQL of the newest row's ``field`` (by the index on it), or its id for ``started_at``."""
+    column = "pk" if field == "started_at" else field
+    newest = queryset.order_by(f"-{field}", "-pk").values(column)[:1]
+    sql, params = newest.query.sql_with_params()
+    return f"({sql})", params
+
+
+def _health_parts(hub_id: int, now: Any) -> list[tuple[str, tuple]]:
+    """The health figures of one hub as bounded SQL expressions, each served by an index:
+    the partial indexes on pending / held / failed / delivered rows and (hub, received_at)."""
     day_ago = now - timedelta(hours=24)
-    counts = Submission.objects.filter(hub=hub).aggregate(
-        pending=Count("id", filter=Q(status=SubmissionStatus.PENDING)),
-        overdue=Count(
-            "id",
-            filter=Q(
-                status=SubmissionStatus.PENDING, next_attempt_at__lt=now - timedelta(minutes=5)
-            ),
-        ),
-        held=Count("id", filter=Q(status=SubmissionStatus.HELD)),
-        failed=Count("id", filter=Q(status=SubmissionStatus.FAILED)),
-        delivered_24h=Count(
-            "id", filter=Q(status=SubmissionStatus.DELIVERED, delivered_at__gte=day_ago)
-        ),
-        received_24h=Count("id", filter=Q(received_at__gte=day_ago)),
-    )
-    last = (
-        Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED)
-        .order_by("-delivered_at")
-        .values_list("delivered_at", flat=True)
-        .first()
-    )
-    return HubHealth(
-        **counts,
-        last_delivered_at=last,
-        last_attempt=DeliveryAttempt.objects.filter(hub=hub).order_by("-started_at").first(),
-    )
+    rows = Submission.objects.filter(hub_id=hub_id)
+    pending = rows.filter(status=SubmissionStatus.PENDING)
+    delivered = rows.filter(status=SubmissionStatus.DELIVERED)
+    return [
+        _capped_count(pending),
+        _capped_count(pending.filter(next_attempt_at__lt=now - timedelta(minutes=5))),
+        _capped_count(rows.filter(status=SubmissionStatus.HELD)),
+        _capped_count(rows.filter(status=SubmissionStatus.FAILED)),
+        _capped_count(delivered.filter(delivered_at__gte=day_ago)),
+        _capped_count(rows.filter(received_at__gte=day_ago)),
+        _newest(delivered, "delivered_at"),
+        _newest(DeliveryAttempt.objects.filter(hub_id=hub_id), "started_at"),
+    ]
+
+
+HEALTH_FIGURES = ("pending", "overdue", "held", "failed", "delivered_24h", "received_24h",
+                  "last_delivered_at", "last_attempt")
+
+
+def hubs_health(*, hubs: list[Hub]) -> dict[int, HubHealth]:
+    """Health of several hubs in two statements, whatever their number or history: one SELECT
+    of bounded subqueries (figures and the latest attempt's id), then those attempts."""
+    if not hubs:
+        return {}
+    now = timezone.now()
+    parts = [part for hub in hubs for part in _health_parts(hub.pk, now)]
+    sql = "SELECT " + ", ".join(text for text, _params in parts)
+    params = [param for _text, part_params in parts for param in part_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        values = list(cursor.fetchone())
+    width = len(HEALTH_FIGURES)
+    rows = [dict(zip(HEALTH_FIGURES, values[i * width:(i + 1) * width], strict=True))
+            for i in range(len(hubs))]
+    attempt_ids = [row["last_attempt"] for row in rows if row["last_attempt"]]
+    attempts = DeliveryAttempt.objects.defer("request_body", "response_body").in_bulk(attempt_ids)
+    result = {}
+    for hub, row in zip(hubs, rows, strict=True):
+        row["last_delivered_at"] = _as_datetime(row["last_delivered_at"])
+        row["last_attempt"] = attempts.get(row["last_attempt"])
+        result[hub.pk] = HubHealth(**row)
+    return result
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A raw timestamp column as a datetime (PostgreSQL gives one; SQLite gives text in UTC)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(str(value))
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
+
+
+def attempt_item_count() -> Subquery:
+    """Each attempt's number of submissions, computed for the listed rows only."""
+    items = AttemptItem.objects.filter(attempt=OuterRef("pk")).order_by().values("attempt")
+    return Subquery(items.annotate(count=Count("pk")).values("count"))
+
+
+def hub_health(*, hub: Hub) -> HubHealth:
+    return hubs_health(hubs=[hub])[hub.pk]
 
 
 def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet[Submission]:

@@ -7,7 +7,14 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from integrations.braze.instances import endpoint_allowed, normalize_endpoint
-from integrations.models import IdentityType, OnError, OnFalse, ValueType
+from integrations.models import (
+    DEFAULT_RETENTION_DAYS,
+    MAX_RETENTION_DAYS,
+    IdentityType,
+    OnError,
+    OnFalse,
+    ValueType,
+)
 from integrations.spec import DEFAULT_EVENTS, ConfigShapeError, hub_spec_from_config
 from integrations.validation import validate_hub_spec
 
@@ -80,6 +87,20 @@ class HubConfigSerializer(serializers.Serializer):
     event_rules = serializers.JSONField(required=False, default=dict)
     engagement_attributes = serializers.JSONField(required=False, default=dict)
     transactional = serializers.JSONField(required=False, default=dict)
+    new_event_kinds = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list
+    )
+    retention_days = serializers.IntegerField(
+        required=False,
+        default=DEFAULT_RETENTION_DAYS,
+        min_value=1,
+        max_value=MAX_RETENTION_DAYS,
+        error_messages={
+            "min_value": _("Personal data is kept for at least {min_value} day."),
+            "max_value": _("Personal data is kept for at most {max_value} days (10 years)."),
+            "invalid": _("retention_days must be a whole number of days."),
+        },
+    )
 
     def validate(self, attrs):
         config = {

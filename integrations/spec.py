@@ -219,6 +219,8 @@ class HubSpec:
     event_rules: tuple[EventRuleSpec, ...] = ()
     engagement: EngagementSpec = EngagementSpec()
     transactional: tuple[TransactionalSpec, ...] = ()
+    # Event kinds Komo does not document that a person confirmed as new (not a misspelling).
+    new_event_kinds: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -407,6 +409,17 @@ def hub_spec_from_config(config: dict[str, Any]) -> HubSpec:
         event_rules=event_rules_from_config(config.get("event_rules")),
         engagement=engagement_from_config(config.get("engagement_attributes")),
         transactional=transactional_from_config(config.get("transactional")),
+        new_event_kinds=new_event_kinds_from_config(config.get("new_event_kinds")),
+    )
+
+
+def new_event_kinds_from_config(raw: Any) -> tuple[str, ...]:
+    """``["CouponRedeemed", …]``: kinds confirmed as new Komo event kinds (not misspellings)."""
+    if raw is None:
+        return ()
+    return tuple(
+        _text(item, f"new_event_kinds[{index}]")
+        for index, item in enumerate(_list(raw, "new_event_kinds"))
     )
 
 
@@ -453,9 +466,12 @@ _TRANSACTIONAL_KEYS: Final = ("campaign_id", "trigger_properties")
 
 
 def event_rules_from_config(raw: Any) -> tuple[EventRuleSpec, ...]:
-    """``{"<Komo event>": {landing, event_name, properties, attributes, card_types}}``."""
+    """``{"<Komo event>": {landing, event_name, properties, attributes, card_types}}``.
+
+    In event order: a rule is looked up by its event, and PostgreSQL's jsonb does not keep the
+    order of an object's keys, so the spec must not depend on it."""
     rules = []
-    for event, body in _object(raw, "event_rules").items():
+    for event, body in sorted(_object(raw, "event_rules").items()):
         path = f"event_rules.{event}"
         body = _object(body, path)
         _only_keys(body, _RULE_KEYS, path)
@@ -464,7 +480,9 @@ def event_rules_from_config(raw: Any) -> tuple[EventRuleSpec, ...]:
                 card_type=card_type,
                 patch=_patch_from_config(patch, f"{path}.card_types.{card_type}"),
             )
-            for card_type, patch in _object(body.get("card_types"), f"{path}.card_types").items()
+            for card_type, patch in sorted(
+                _object(body.get("card_types"), f"{path}.card_types").items()
+            )
         )
         rules.append(
             EventRuleSpec(

@@ -8,11 +8,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from integrations.services.delivery import delivery_run
+from integrations.services.retention import retention_apply as retention_run
 from integrations.services.sweep import sweep_due
 from integrations.services.transactional import transactional_deliver
 
 SWEEP_LOOP_SECONDS = 55
 SWEEP_LOCK = "sweep-loop-running"
+RETENTION_LOCK = "retention-running"
+RETENTION_LOCK_SECONDS = 3600
 
 
 def deliver_hub(hub_id: int) -> dict:
@@ -66,3 +69,14 @@ def sweep_loop() -> int:
     finally:
         cache.delete(SWEEP_LOCK)
     return triggered
+
+
+def retention_apply() -> dict:
+    """Hourly (schedule made by migration 0008): every hub's retention window. A cache lock keeps
+    a long first run (an old installation) from being joined by the next hour's."""
+    if not cache.add(RETENTION_LOCK, 1, RETENTION_LOCK_SECONDS):
+        return {}
+    try:
+        return retention_run().totals()
+    finally:
+        cache.delete(RETENTION_LOCK)

@@ -7,8 +7,9 @@ sentence. A spec with no errors is one :func:`integrations.mapping.map_submissio
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from integrations.braze.attributes import IDENTIFIER_KEYS, MAX_STRING_LENGTH, STANDARD_ATTRIBUTES
 from integrations.mapping import ALIAS_IDENTITY_TYPES, Message, reserved_attributes
 from integrations.spec import (
+    DOCUMENTED_EVENTS,
     ENGAGEMENT_KEYS,
     IDENTITY_TYPES,
     LANDINGS,
@@ -43,6 +45,8 @@ from integrations.spec import (
 NON_CAPTURABLE_FIELDS: Final = frozenset({"id", "event", "timestamp"})
 ON_FALSE_CHOICES: Final = ("subscribed", "unsubscribed")
 _PHONE_TYPES: Final = frozenset({"phone", "alias_phone"})
+# Identity types whose submissions store no person key, so no first engagement can be known.
+_NO_PERSON_KEY: Final = frozenset({"braze_id"})
 SUBSCRIPTION_GROUPS: Final = "subscription_groups"
 MAX_EVENT_PROPERTIES: Final = 256
 RESERVED_EVENT_PROPERTIES: Final = frozenset({"time", "event_name"})
@@ -69,6 +73,7 @@ def validate_hub_spec(spec: HubSpec, known_fields: set[str] | None = None) -> li
     """
     return [
         *_identity_errors(spec.identity, known_fields),
+        *_event_kind_spelling_errors(spec),
         *_mappings_errors(spec, known_fields),
         *_phone_region_errors(spec),
         *_event_rules_errors(spec),
@@ -263,7 +268,7 @@ def _identifier_attribute_error(
 def _standard_attribute_error(mapping: FieldMappingSpec) -> Message | None:
     attribute = mapping.attribute
     if attribute not in STANDARD_ATTRIBUTES:
-        standard = _STANDARD_SPELLINGS.get(_spelling_key(attribute))
+        standard = standard_attribute_near(attribute)
         if standard is None:
             return None
         return format_lazy(
@@ -299,6 +304,121 @@ def _spelling_key(attribute: str) -> str:
 _STANDARD_SPELLINGS: Final[dict[str, str]] = {
     _spelling_key(name): name for name in STANDARD_ATTRIBUTES
 }
+# Names people use for a standard attribute that Braze spells differently (spelling keys).
+_STANDARD_SYNONYMS: Final[dict[str, str]] = {
+    "dateofbirth": "dob",
+    "birthdate": "dob",
+    "birthday": "dob",
+    "surname": "last_name",
+    "familyname": "last_name",
+    "givenname": "first_name",
+    "firstname": "first_name",
+    "mobile": "phone",
+    "mobilenumber": "phone",
+    "phonenumber": "phone",
+    "emailaddress": "email",
+    "city": "home_city",
+    "timezone": "time_zone",
+    "sex": "gender",
+    "emailoptin": "email_subscribe",
+    "emailsubscription": "email_subscribe",
+}
+
+
+def standard_attribute_near(attribute: str) -> str | None:
+    """The standard Braze attribute ``attribute`` is probably meant to be, or None.
+
+    Case, spaces and "_" aside (``First_Name``), a known synonym (``date_of_birth`` → ``dob``), or
+    one slip of the keyboard: a letter missing, extra, wrong or two swapped (``frist_name``,
+    ``email_subscibe``). Names differing only in digits (``phone2``) are taken as meant.
+    """
+    if attribute in STANDARD_ATTRIBUTES:
+        return None
+    key = _spelling_key(attribute)
+    found = _STANDARD_SPELLINGS.get(key) or _STANDARD_SYNONYMS.get(key)
+    if found is not None or len(key) < 4:
+        return found
+    letters = "".join(character for character in key if not character.isdigit())
+    for candidate_key, standard in _STANDARD_SPELLINGS.items():
+        if letters == candidate_key:
+            return None
+        if edit_distance(key, candidate_key, limit=1) <= 1:
+            return standard
+    return None
+
+
+def edit_distance(first: str, second: str, *, limit: int = 2) -> int:
+    """Optimal string alignment distance (insert, delete, replace, swap two neighbours), or
+    ``limit + 1`` as soon as it is certainly more than ``limit``."""
+    if abs(len(first) - len(second)) > limit:
+        return limit + 1
+    previous2: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, a in enumerate(first, start=1):
+        current = [i] + [0] * len(second)
+        for j, b in enumerate(second, start=1):
+            cost = 0 if a == b else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a == second[j - 2] and first[i - 2] == b:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Event kinds: Komo's own names, or confirmed as new
+
+
+def event_kind_near(event: str) -> str | None:
+    """The documented Komo event kind ``event`` probably means, or None."""
+    if event in DOCUMENTED_EVENTS:
+        return None
+    by_case = {kind.casefold(): kind for kind in DOCUMENTED_EVENTS}
+    if event.casefold() in by_case:
+        return by_case[event.casefold()]
+    close = difflib.get_close_matches(event, list(DOCUMENTED_EVENTS), n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
+def event_kind_unknown_error(event: str) -> Message | None:
+    """Why ``event`` cannot be used without a confirmation, or None (documented kinds)."""
+    if event in DOCUMENTED_EVENTS:
+        return None
+    near = event_kind_near(event)
+    if near is not None:
+        return format_lazy(
+            _(
+                "“{event}” is not a Komo event kind: did you mean “{near}”? Komo's names are "
+                "exact; with a misspelt kind every webhook would be stored as ignored."
+            ),
+            event=event,
+            near=near,
+        )
+    return format_lazy(
+        _(
+            "“{event}” is not one of the Komo event kinds this portal knows. If Komo added it, "
+            "confirm that it is a new Komo event kind."
+        ),
+        event=event,
+    )
+
+
+def _event_kind_spelling_errors(spec: HubSpec) -> Iterator[ConfigError]:
+    confirmed = set(spec.new_event_kinds)
+    places: Iterable[tuple[str, str]] = [
+        *((f"events[{index}]", event) for index, event in enumerate(spec.events)),
+        *((f"event_rules.{rule.event}", rule.event) for rule in spec.event_rules),
+        *((f"transactional.{item.event}", item.event) for item in spec.transactional),
+    ]
+    for path, event in places:
+        if event in confirmed or not _EVENT_KIND.fullmatch(event):
+            continue
+        confirmed.add(event)  # one message per kind, where it first appears
+        error = event_kind_unknown_error(event)
+        if error is not None:
+            yield ConfigError(path, error)
 
 
 # --------------------------------------------------------------------------------------------
@@ -599,6 +719,15 @@ def _written_attribute_error(
                 attribute=attribute,
                 required=required,
             )
+    if error is None and (standard := standard_attribute_near(attribute)) is not None:
+        error = format_lazy(
+            _(
+                "Braze attribute names are exact, so “{attribute}” would be a new custom "
+                "attribute: did you mean “{standard}”?"
+            ),
+            attribute=attribute,
+            standard=standard,
+        )
     if error is None and attribute in taken:
         error = format_lazy(
             _("“{attribute}” is already written by {writer}; Braze can take one value."),
@@ -628,9 +757,27 @@ def _engagement_errors(spec: HubSpec) -> Iterator[ConfigError]:
                 attribute=attribute,
                 key=first_use[attribute],
             )
+        if error is None and key == "first_engaged_at":
+            error = _first_engagement_error(spec)
         if error is not None:
             yield ConfigError(f"engagement_attributes.{key}", error)
         first_use.setdefault(attribute, key)
+
+
+def _first_engagement_error(spec: HubSpec) -> Message | None:
+    """A first engagement is known from the person key stored with each submission (email,
+    phone or external id: ``services/engagement.py``); a ``braze_id`` hub stores none, so its
+    ``first_engaged_at`` would never be sent."""
+    if spec.identity.type not in _NO_PERSON_KEY:
+        return None
+    return format_lazy(
+        _(
+            "“first_engaged_at” cannot be kept when people are identified by “{identity}”: the "
+            "portal cannot tell a person's first submission without an email, phone or external "
+            "ID. Switch it off, or identify people by one of those."
+        ),
+        identity=spec.identity.type,
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Turning one raw Komo value into the Braze value its type promises (pure: no I/O, no ORM).
 
 Each type's rule lives in exactly one function here (``to_string``, ``to_number``,
-``to_date``, ``to_utc_time``, ``normalise_phone``, …); :func:`convert_value` picks one by a
+``to_date``, ``to_utc_time``, ``phone_e164``, …); :func:`convert_value` picks one by a
 mapping's type. A value that cannot be converted raises :class:`ValueProblem` (a stable code and
 a translatable sentence that names the field, never the value); a value that sends nothing
 returns :data:`ABSENT`. :class:`Problem` is how the mapping reports either to support staff.
@@ -365,8 +365,12 @@ def _invalid_date() -> ValueProblem:
 
 
 def phone_e164(text: str, region: str) -> str | None:
-    """The E.164 form of a valid phone number (without "+" it is read in ``region``), or None.
-    The one phone normalisation: mapping, person keys and search hashes all use it."""
+    """The E.164 form (``+61412999888``) of a valid phone number, else ``None``.
+
+    The one phone rule of the portal: attribute values, the identity sent to Braze, the person
+    key of phone identities (first engagement, support search) all use it. Text without a leading
+    "+" (or an international prefix) is read in ``region``, an ISO 3166 code such as ``AU``
+    (case and spaces ignored; empty: only international numbers are read)."""
     region = (region or "").strip().upper()
     try:
         number = phonenumbers.parse(text, region or None)

@@ -37,12 +37,17 @@ from integrations.models import (
 )
 from integrations.selectors import (
     can_create_hubs,
+    can_see_personal_data,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
+    person_shown,
+    personal_data_hub_ids,
     submission_preview,
     user_can_edit_hub,
 )
+from integrations.services.access import access_record
 from integrations.services.hubs import connection_test, submissions_redeliver
 
 SAMPLE_PAYLOAD = "competition-entry"
@@ -174,9 +179,11 @@ class HubRow:
 
 def _hub_rows(user: Any) -> list[HubRow]:
     editable = set(hubs_editable_by(user).values_list("pk", flat=True))
+    hubs = list(hubs_visible_to(user).select_related("connection"))
+    healths = hubs_health(hubs=hubs)
     rows = []
-    for hub in hubs_visible_to(user).select_related("connection"):
-        health = hub_health(hub=hub)
+    for hub in hubs:
+        health = healths[hub.pk]
         rows.append(HubRow(hub=hub, health=health, health_label=HEALTH_LABELS[health.level],
                            connection=getattr(hub, "connection", None),
                            can_edit=hub.pk in editable))
@@ -205,9 +212,12 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "connection": getattr(hub, "connection", None),
         "can_edit": user_can_edit_hub(request.user, hub),
         "webhook": hub_webhook_urls(request, hub),
-        "submissions": Submission.objects.filter(hub=hub)[:RECENT_SUBMISSIONS],
+        "submissions": _masked_where_needed(
+            request, Submission.objects.filter(hub=hub).select_related("hub")[:RECENT_SUBMISSIONS]
+        ),
+        "personal_data": can_see_personal_data(request.user, hub),
         "changes": ConfigChange.objects.filter(hub=hub).select_related("user")[:RECENT_CHANGES],
-        "edit_url": reverse("admin:integrations_hub_change", args=[hub.pk]),
+        "edit_url": reverse("integrations:hub_edit", args=[hub.slug]),
         "submissions_url": submissions_changelist_url(hub),
         "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
                        f"?hub__id__exact={hub.pk}",
@@ -252,6 +262,9 @@ def _preview_form(request: HttpRequest, hub: Hub) -> tuple[PreviewForm, str]:
         return PreviewForm(request.POST), "pasted"
     picked = _picked_submission(hub, request.GET.get("submission", ""))
     if picked is not None:
+        if not can_see_personal_data(request.user, hub):
+            raise PermissionDenied(_("Your role on this hub does not show personal data."))
+        access_record(user=request.user, submission=picked, page="preview")
         return PreviewForm({"payload": pretty_json(picked.payload)}), "submission"
     if "sample" in request.GET:
         return PreviewForm({"payload": pretty_json(demo.sample(SAMPLE_PAYLOAD))}), "sample"
@@ -288,17 +301,29 @@ def hub_preview(request: HttpRequest, slug: str) -> HttpResponse:
     form, source = _preview_form(request, hub)
     preview = _preview(hub, form.cleaned_data["payload"]) if form.is_bound and form.is_valid() \
         else None
+    refused = form.is_bound and preview is None
     context = {
         "hub": hub,
         "form": form,
         "source": source,
         "preview": preview,
-        "picks": Submission.objects.filter(hub=hub)[:PREVIEW_PICKS],
+        "picks": _masked_where_needed(
+            request, Submission.objects.filter(hub=hub).select_related("hub")[:PREVIEW_PICKS]
+        ),
     }
-    return render(request, "integrations/hub_preview.html", context)
+    return render(request, "integrations/hub_preview.html", context, status=400 if refused else 200)
 
 
 # --- submissions ------------------------------------------------------------------------------
+
+
+def _masked_where_needed(request: HttpRequest, submissions: Any) -> list[Submission]:
+    """Rows for a list: ``shown_person`` is the person, or masked where the role needs none."""
+    visible = personal_data_hub_ids(request.user)
+    rows = list(submissions)
+    for submission in rows:
+        submission.shown_person = person_shown(submission, visible)
+    return rows
 
 
 def _visible_submission(request: HttpRequest, public_id: uuid.UUID) -> Submission:
@@ -311,6 +336,10 @@ def _visible_submission(request: HttpRequest, public_id: uuid.UUID) -> Submissio
 @login_required
 def submission_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     submission = _visible_submission(request, public_id)
+    # Health-only members never open a submission (docs/decisions.md: 403, not a blanked page).
+    if not can_see_personal_data(request.user, submission.hub):
+        raise PermissionDenied(_("Your role on this hub does not show personal data."))
+    access_record(user=request.user, submission=submission, page="portal")
     context = {
         "submission": submission,
         "hub": submission.hub,

@@ -115,7 +115,7 @@ else:
             "LOCATION": "portal_cache",
         }
     }
-# Counters written on every webhook and sign-in (intake rate limit, sign-in throttling): Redis
+# Counters written on every webhook (intake rate limit): Redis
 # when there is one (shared by every process), else this process's memory, so the embedded
 # default does not add a database write to each webhook. Several web processes without Redis
 # each count on their own.
@@ -124,6 +124,9 @@ CACHES["throttle"] = (
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
 )
+# Failed sign-ins (integrations/middleware.py): few, and they must be shared by every web process
+# (else each of N workers allows its own LOGIN_THROTTLE_ATTEMPTS), so Redis or the database.
+CACHES["login_throttle"] = {**CACHES["default"], "KEY_PREFIX": "login-throttle"}
 
 # --- django-q2 --------------------------------------------------------------------------------
 Q_BROKER = env.str("Q_BROKER", default="redis" if REDIS_URL else "orm")
@@ -225,6 +228,11 @@ FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 # The key of the blind index (keyed hashes that let support find a person's encrypted
 # submissions). Empty: derived from SECRET_KEY; set it in production so SECRET_KEY can rotate.
 BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default="")
+# Retention (docs/decisions.md): each hub's retention_days removes personal data; rows whose
+# personal data is gone are deleted once older than this many days (never before the hub's own
+# window), so history and charts still cover a year and storage stays bounded.
+RETENTION_HISTORY_DAYS = env.int("RETENTION_HISTORY_DAYS", default=400)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=500)
 
 if not DEBUG:
     # Fail at start-up, not at the first encrypted write.

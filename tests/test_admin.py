@@ -92,7 +92,8 @@ def hub_form_data(hub: Hub, *, key: str = "", instance: str | None = None, custo
         "active": hub.active, "identity_type": hub.identity_type,
         "identity_field": hub.identity_field, "alias_label": hub.alias_label,
         "events": "\n".join(hub.events), "create_missing_users": hub.create_missing_users,
-        "default_phone_region": hub.default_phone_region, **fields,
+        "default_phone_region": hub.default_phone_region,
+        "retention_days": hub.retention_days, **fields,
     }
     data = {name: ("on" if value is True else value) for name, value in values.items()
             if value is not False}
@@ -394,7 +395,7 @@ def test_a_new_hub_needs_an_api_key_and_its_creator_becomes_editor(client):
     data = {
         "name": "Winter", "slug": "winter", "active": "on", "identity_type": "alias_email",
         "identity_field": "email", "alias_label": "email", "events": "CompetitionEntrySuccess",
-        "create_missing_users": "on", "default_phone_region": "AU",
+        "create_missing_users": "on", "default_phone_region": "AU", "retention_days": "90",
         "connection-TOTAL_FORMS": "1", "connection-INITIAL_FORMS": "0",
         "connection-MIN_NUM_FORMS": "0", "connection-MAX_NUM_FORMS": "1",
         "connection-0-braze_instance": IAD_01, "connection-0-new_api_key": "",

@@ -129,7 +129,7 @@ def test_rotate_encryption_key_re_encrypts_under_the_new_key(tmp_path, settings)
     old_keys = list(settings.FIELD_ENCRYPTION_KEYS)
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, *old_keys]
-    assert "Re-encrypted 1 secret(s)." in run("rotate_encryption_key")
+    assert "Re-encrypted 1 value(s)" in run("rotate_encryption_key")
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
     assert BrazeConnection.objects.get().api_key == DEMO_KEY
 

@@ -336,6 +336,7 @@ def test_an_unknown_kind_is_stored_and_delivered_only_by_its_rule(make_hub, sand
             **hub_config_export(hub),
             "events": ["CompetitionEntrySuccess", "CouponRedeemed"],
             "event_rules": {"CouponRedeemed": {"landing": "event"}},
+            "new_event_kinds": ["CouponRedeemed"],
         }
     )
     hub.refresh_from_db()
@@ -494,6 +495,7 @@ def hub_form(hub: Hub, **changes: Any) -> HubForm:
         "events": "\n".join(hub.events),
         "create_missing_users": "on",
         "default_phone_region": hub.default_phone_region,
+        "retention_days": hub.retention_days,
         **changes,
     }
     return HubForm(data=data, instance=hub)

@@ -93,3 +93,17 @@ def test_a_changed_value_hash_is_keyed():
 
     unkeyed = hashlib.blake2b(b'"alex@example.com"', digest_size=8).hexdigest()
     assert value_hash("alex@example.com") != unkeyed
+
+
+def test_long_json_is_compressed_before_it_is_encrypted():
+    from integrations.fields import json_open, json_seal
+
+    people = [{"external_id": f"person-{n}", "first_name": "Priya"} for n in range(75)]
+    body = {"attributes": people}
+    text = json.dumps(body)
+    token = json_seal(text)
+    assert is_token(token)
+    assert len(token) < len(text) / 2  # ciphertext does not compress later, so it is done first
+    assert json_open(token) == body
+    short = json.dumps({"id": "1"})
+    assert json_open(json_seal(short)) == {"id": "1"}

@@ -525,9 +525,9 @@ def test_a_bad_event_rule_is_explained_where_it_is(rule: dict, path: str, words:
 
 
 def test_a_rule_for_a_kind_the_hub_does_not_deliver_says_to_add_it() -> None:
-    errors = errors_of(event_rules={"CouponRedeemed": {"landing": "event"}})
+    errors = errors_of(event_rules={"SignUpSuccess": {"landing": "event"}})
 
-    assert "add it to the events" in errors["event_rules.CouponRedeemed"]
+    assert "add it to the events" in errors["event_rules.SignUpSuccess"]
 
 
 def test_a_rule_keyed_by_something_that_is_no_komo_event_name_is_refused() -> None:
@@ -729,3 +729,56 @@ def test_a_braze_control_flag_is_not_an_attribute() -> None:
 
     assert "steers how Braze" in errors["mappings[0].attribute"]
     assert "steers how Braze" in errors["engagement_attributes.entries"]
+
+
+# --- braze_id hubs cannot know a first engagement (issue 10) --------------------------------
+
+
+def test_a_braze_id_hub_cannot_keep_first_engaged_at() -> None:
+    # The portal knows a first engagement by the person key it stores per submission (email,
+    # phone, external id); a braze_id hub has none, so first_engaged_at would never be sent.
+    errors = errors_of(
+        identity={"type": "braze_id", "field": "braze_id"},
+        engagement_attributes={"first_engaged_at": "komo_first", "last_engaged_at": "komo_last"},
+    )
+
+    assert "braze_id" in errors["engagement_attributes.first_engaged_at"], errors
+    assert "engagement_attributes.last_engaged_at" not in errors
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"type": "external_id", "field": "user_id"},
+        {"type": "alias_email", "field": "email", "alias_label": "email"},
+        {"type": "email", "field": "email"},
+        {"type": "alias_phone", "field": "mobile", "alias_label": "mobile"},
+        {"type": "phone", "field": "mobile"},
+    ],
+    ids=lambda identity: identity["type"],
+)
+def test_first_engaged_at_is_fine_for_identities_with_a_person_key(identity: dict) -> None:
+    errors = errors_of(
+        identity=identity,
+        default_phone_region="AU",
+        engagement_attributes={"first_engaged_at": "komo_first"},
+    )
+
+    assert "engagement_attributes.first_engaged_at" not in errors, errors
+
+
+def test_validation_refuses_first_engaged_at_exactly_where_there_is_no_person_key() -> None:
+    from integrations.services.engagement import _PERSON_COLUMN
+    from integrations.spec import IDENTITY_TYPES
+
+    refused = {
+        identity_type
+        for identity_type in IDENTITY_TYPES
+        if "engagement_attributes.first_engaged_at"
+        in errors_of(
+            identity={"type": identity_type, "field": "mobile", "alias_label": "x"},
+            default_phone_region="AU",
+            engagement_attributes={"first_engaged_at": "komo_first"},
+        )
+    }
+    assert refused == set(IDENTITY_TYPES) - set(_PERSON_COLUMN)

@@ -12,6 +12,7 @@ from integrations.admin.hubs import (
     HubAdmin,
     HubMembershipAdmin,
 )
+from integrations.admin.privacy import AccessRecordAdmin, ErasureRecordAdmin
 from integrations.admin.support import (
     RESPONSE_PREVIEW_CHARS,
     ConfigChangeAdmin,
@@ -22,6 +23,8 @@ from integrations.admin.support import (
 )
 
 __all__ = [
+    "AccessRecordAdmin",
+    "ErasureRecordAdmin",
     "RESPONSE_PREVIEW_CHARS",
     "BrazeConnectionInline",
     "ConfigChangeAdmin",

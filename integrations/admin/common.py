@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from integrations.admin_guard import SafeChangeListMixin
 from integrations.models import Hub
 from integrations.selectors import can_create_hubs, can_edit_hub, can_view_hub, hubs_visible_to
 
@@ -22,7 +23,7 @@ admin.site.site_title = _("Komo → Braze portal")
 admin.site.index_title = _("Configuration and support")
 
 
-class HubScopedAdmin(admin.ModelAdmin):
+class HubScopedAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Read-only admin of rows belonging to a hub, limited to the hubs the user may see."""
 
     hub_lookup = "hub"
@@ -63,3 +64,20 @@ class HubChildInlineMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
         return self.has_change_permission(request, obj)
+
+
+def superusers_only_outside_integrations(site: admin.AdminSite) -> None:
+    """Task queues (django-q2), groups and users are for superusers: other staff never see them,
+    even if someone granted them the model permissions."""
+    for model, model_admin in site._registry.items():
+        if model._meta.app_label == "integrations":
+            continue
+        for name in ("has_module_permission", "has_view_permission", "has_add_permission",
+                     "has_change_permission", "has_delete_permission"):
+            original = getattr(model_admin, name)
+
+            def restricted(request: HttpRequest, *args: Any, _original=original, **kwargs: Any
+                           ) -> bool:
+                return bool(request.user.is_superuser and _original(request, *args, **kwargs))
+
+            setattr(model_admin, name, restricted)

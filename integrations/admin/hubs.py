@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from integrations.admin.common import HubChildInlineMixin
+from integrations.admin_guard import SafeChangeListMixin
 from integrations.explain import outcome_explain
 from integrations.forms import BrazeConnectionForm, FieldMappingForm, FieldMappingFormSet, HubForm
 from integrations.models import BrazeConnection, FieldMapping, Hub, HubMembership, HubRole
@@ -34,6 +35,7 @@ from integrations.selectors import (
     can_view_hub,
     hub_health,
     hubs_editable_by,
+    hubs_health,
     hubs_visible_to,
 )
 from integrations.services.hubs import (
@@ -50,6 +52,7 @@ from integrations.services.hubs import (
     hub_token_issue,
     hubs_active_set,
 )
+from integrations.templatetags.portal_counts import capped
 from integrations.views import HEALTH_LABELS, hub_page_links, hub_webhook_urls
 
 
@@ -91,7 +94,7 @@ class FieldMappingInline(HubChildInlineMixin, admin.TabularInline):
 
 
 @admin.register(Hub)
-class HubAdmin(admin.ModelAdmin):
+class HubAdmin(SafeChangeListMixin, admin.ModelAdmin):
     form = HubForm
     inlines = (BrazeConnectionInline, FieldMappingInline)
     change_form_template = "admin/integrations/hub/change_form.html"
@@ -109,7 +112,8 @@ class HubAdmin(admin.ModelAdmin):
             "fields": ("identity_type", "identity_field", "alias_label"),
             "description": _("How a Komo submission finds its person in Braze."),
         }),
-        (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region")}),
+        (_("Delivery"), {"fields": ("events", "create_missing_users", "default_phone_region",
+                                    "retention_days")}),
         (_("Event kinds, engagement and transactional emails"), {
             "fields": ("event_rules", "engagement_attributes", "transactional"),
             "classes": ("collapse",),
@@ -151,7 +155,8 @@ class HubAdmin(admin.ModelAdmin):
         return hubs_visible_to(request.user).select_related("connection")
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return can_view_hub(request.user, None) or can_create_hubs(request.user)
+        # Marketers set hubs up in the portal's editors; the admin's hub pages are for superusers.
+        return request.user.is_superuser
 
     def has_view_permission(self, request: HttpRequest, obj: Hub | None = None) -> bool:
         return can_view_hub(request.user, obj)
@@ -202,6 +207,13 @@ class HubAdmin(admin.ModelAdmin):
 
     # list columns
 
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        changelist = super().get_changelist_instance(request)
+        hubs = list(changelist.result_list)  # evaluated once; the template reuses these objects
+        for hub_id, health in hubs_health(hubs=hubs).items():
+            next(h for h in hubs if h.pk == hub_id).__dict__["_health"] = health
+        return changelist
+
     @admin.display(description=_("health"))
     def health_badge(self, hub: Hub) -> SafeString:
         level = _health(hub).level
@@ -209,16 +221,16 @@ class HubAdmin(admin.ModelAdmin):
                            HEALTH_LABELS[level])
 
     @admin.display(description=_("pending"))
-    def pending_count(self, hub: Hub) -> int:
-        return _health(hub).pending
+    def pending_count(self, hub: Hub) -> str:
+        return capped(_health(hub).pending)
 
     @admin.display(description=_("held"))
-    def held_count(self, hub: Hub) -> int:
-        return _health(hub).held
+    def held_count(self, hub: Hub) -> str:
+        return capped(_health(hub).held)
 
     @admin.display(description=_("failed"))
-    def failed_count(self, hub: Hub) -> int:
-        return _health(hub).failed
+    def failed_count(self, hub: Hub) -> str:
+        return capped(_health(hub).failed)
 
     @admin.display(description=_("Braze connection"))
     def connection_status(self, hub: Hub) -> SafeString | str:
@@ -420,7 +432,7 @@ def _hubs_active_set(request: HttpRequest, queryset: QuerySet[Hub], *, active: b
 
 
 @admin.register(HubMembership)
-class HubMembershipAdmin(admin.ModelAdmin):
+class HubMembershipAdmin(SafeChangeListMixin, admin.ModelAdmin):
     """Who may see or edit which hub. Managing it needs Django's own membership permissions."""
 
     list_display = ("user", "hub", "role")

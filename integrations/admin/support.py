@@ -19,9 +19,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from integrations.admin.common import HubScopedAdmin
+from integrations.admin.privacy import AttemptPrivacyMixin, SubmissionPrivacyMixin
+from integrations.admin_paging import CappedPaginator, EventFilter, VisibleHubFilter
 from integrations.explain import outcome_explain
 from integrations.models import ConfigChange, DeliveryAttempt, Submission
-from integrations.selectors import submissions_search
+from integrations.selectors import attempt_item_count, submissions_search
 from integrations.services.hubs import submissions_redeliver
 from integrations.views import pretty_json, submission_detail_context
 
@@ -29,19 +31,16 @@ RESPONSE_PREVIEW_CHARS = 4000
 
 
 @admin.register(Submission)
-class SubmissionAdmin(HubScopedAdmin):
+class SubmissionAdmin(SubmissionPrivacyMixin, HubScopedAdmin):
     change_form_template = "admin/integrations/submission/change_form.html"
     list_display = (
         "received_at", "hub", "event", "status_badge", "person_label", "attempts",
         "next_attempt_at",
     )
     list_display_links = ("received_at",)
-    list_filter = (
-        ("hub", RelatedOnlyFieldListFilter), "status", "event",
-        ("received_at", DateFieldListFilter),
-    )
+    list_filter = (VisibleHubFilter, "status", EventFilter, ("received_at", DateFieldListFilter))
     list_select_related = ("hub",)
-    date_hierarchy = "received_at"
+    paginator, show_full_result_count = CappedPaginator, False  # admin_paging.py: no full count
     search_fields = ("komo_id",)  # replaced by submissions_search, see get_search_results
     search_help_text = _("Exact Komo id, submission id, email, phone or external id.")
     actions = ("redeliver",)
@@ -124,12 +123,12 @@ def redeliver_message(count: int, selected: int) -> str:
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(HubScopedAdmin):
+class DeliveryAttemptAdmin(AttemptPrivacyMixin, HubScopedAdmin):
     list_display = ("started_at", "hub", "status_code", "outcome", "submission_count",
                     "duration_ms", "request_bytes")
-    list_filter = (("hub", RelatedOnlyFieldListFilter), "outcome")
+    list_filter = (VisibleHubFilter, "outcome")
     list_select_related = ("hub",)
-    date_hierarchy = "started_at"
+    paginator, show_full_result_count = CappedPaginator, False  # admin_paging.py: no full count
     fields = ("hub", "started_at", "endpoint", "status_code", "outcome", "explanation",
               "duration_ms", "request_bytes", "submission_links", "request_pretty",
               "response_excerpt")
@@ -139,11 +138,12 @@ class DeliveryAttemptAdmin(HubScopedAdmin):
         css = {"all": ("integrations/admin.css",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
-        return super().get_queryset(request).prefetch_related("items")
+        queryset = super().get_queryset(request).defer("request_body", "response_body")
+        return queryset.annotate(item_count=attempt_item_count())
 
     @admin.display(description=_("submissions"))
     def submission_count(self, attempt: DeliveryAttempt) -> int:
-        return len(attempt.items.all())
+        return attempt.item_count
 
     @admin.display(description=_("in plain words"))
     def explanation(self, attempt: DeliveryAttempt) -> str:

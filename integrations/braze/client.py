@@ -1,4 +1,4 @@
-"""HTTP client for Braze's ``/users/track`` and transactional send endpoints.
+"""HTTP client for Braze's ``/users/track``, ``/users/delete`` and transactional send endpoints.
 
 Contract:
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -28,6 +28,10 @@ import requests
 import urllib3
 
 RESPONSE_TEXT_LIMIT: Final = 16 * 1024
+# /users/delete: exactly one kind of identifier per request, at most 50 of them (braze-api.md §10).
+DELETE_KINDS: Final = ("external_ids", "user_aliases", "braze_ids", "email_addresses",
+                       "phone_numbers")
+DELETE_BATCH_LIMIT: Final = 50
 # Enough for a 201 listing errors for all 225 objects; anything beyond is not a Braze answer.
 RESPONSE_READ_LIMIT: Final = 1024 * 1024
 MESSAGE_LIMIT: Final = 500
@@ -151,6 +155,26 @@ class BrazeClient:
         path = f"/transactional/v1/campaigns/{quote(campaign_id, safe='')}/send"
         return self._post(endpoint=endpoint, url=_join(endpoint, path), api_key=api_key, body=body)
 
+    def users_delete(
+        self, *, endpoint: str, api_key: str, identifiers: Mapping[str, Sequence[Any]]
+    ) -> tuple[TrackResult, ...]:
+        """Ask Braze to delete profiles: ``identifiers`` maps a kind (``DELETE_KINDS``) to its
+        values; one ``POST {endpoint}/users/delete`` per at most 50 values of one kind.
+
+        Never raises for HTTP/network problems. Stops after a refused key (401/403): the other
+        requests would be refused alike. Returns the results in request order.
+        """
+        results: list[TrackResult] = []
+        for body in delete_bodies(identifiers):
+            result = self._post(
+                endpoint=endpoint, url=_join(endpoint, "/users/delete"), api_key=api_key,
+                body=body,
+            )
+            results.append(result)
+            if result.outcome in (Outcome.UNAUTHORIZED, Outcome.FORBIDDEN):
+                break
+        return tuple(results)
+
     def close(self) -> None:
         """Close the underlying session and its pooled connections."""
         self.session.close()
@@ -218,6 +242,22 @@ class BrazeClient:
             return response.status_code, response.headers, _read_limited(response)
         finally:
             response.close()
+
+
+def delete_bodies(identifiers: Mapping[str, Sequence[Any]]) -> list[dict[str, list[Any]]]:
+    """The ``/users/delete`` bodies for these identifiers: one kind each, ≤ 50 values each,
+    duplicates dropped. Raises ``ValueError`` for a kind Braze does not know."""
+    bodies: list[dict[str, list[Any]]] = []
+    for kind, values in identifiers.items():
+        if kind not in DELETE_KINDS:
+            raise ValueError(f"Unknown /users/delete identifier kind: {kind!r}")
+        unique: dict[str, Any] = {}
+        for value in values:
+            unique.setdefault(json.dumps(value, sort_keys=True), value)
+        distinct = list(unique.values())
+        for start in range(0, len(distinct), DELETE_BATCH_LIMIT):
+            bodies.append({kind: distinct[start : start + DELETE_BATCH_LIMIT]})
+    return bodies
 
 
 def _join(endpoint: str, path: str) -> str:

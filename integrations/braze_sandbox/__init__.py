@@ -1,4 +1,5 @@
-"""The Braze sandbox, a local Braze look-alike: ``POST /users/track`` and transactional sends,
+"""The Braze sandbox, a local Braze look-alike: ``POST /users/track``, ``POST /users/delete`` and
+transactional sends,
 with an inspection UI. Tooling, not production: only the ``braze_sandbox`` management command,
 the tests, faults and the bench import it; the production client is ``integrations.braze``.
 
@@ -11,6 +12,9 @@ the stricter reading, so code that passes here should pass at Braze):
   more than 75 objects (or more updates than ``max_updates_per_request``) → 400
   ``Max Input Length Exceeded``; otherwise 201 ``{"message": "success", "<array>_processed": n,
   "errors": [{"type", "input_array", "index"}]}`` where invalid objects are listed and not applied.
+* ``/users/delete``: exactly one kind of identifier (``external_ids``, ``user_aliases``,
+  ``braze_ids``, ``email_addresses``, ``phone_numbers``), 1 to 50 of them, else 400; the named
+  profiles are removed (by email or phone: all that share it); 200 ``{"deleted": n}``.
 * Profiles are created and updated per Braze's identifier and ``_update_existing_only`` rules and
   attribute semantics (``null`` unsets, ``inc``, ``add``/``remove``, array limit, nested merge).
 * One fixed-window rate limit shared by all keys; ``X-RateLimit-*`` headers on every

@@ -124,6 +124,26 @@ class ProfileStore:
     def clear(self) -> None:
         self._profiles.clear()
 
+    def delete(self, kind: str, value: Any) -> int:
+        """Delete the profiles a ``/users/delete`` identifier names; how many. By email or phone
+        every profile sharing it goes (braze-api.md §10)."""
+        if kind == "external_ids":
+            doomed = [p for p in self._profiles if p.external_id == value]
+        elif kind == "braze_ids":
+            doomed = [p for p in self._profiles if p.braze_id == value]
+        elif kind == "user_aliases":
+            label, name = value.get("alias_label"), value.get("alias_name")
+            doomed = [p for p in self._profiles if p.aliases.get(label) == name]
+        else:
+            attribute, key_of = (
+                ("email", _email_key) if kind == "email_addresses" else ("phone", _phone_key)
+            )
+            wanted = key_of(value)
+            doomed = [p for p in self._profiles
+                      if wanted and key_of(p.attributes.get(attribute)) == wanted]
+        self._profiles = [p for p in self._profiles if p not in doomed]
+        return len(doomed)
+
     def apply_object(
         self,
         array: str,

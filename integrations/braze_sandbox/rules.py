@@ -517,3 +517,30 @@ def transactional_problem(payload: Mapping[str, Any]) -> str | None:
     ):
         return "'external_send_id' must match ^[a-zA-Z0-9-_+/=]+$"
     return None
+
+
+MAX_DELETE_IDENTIFIERS: Final = 50
+DELETE_KINDS: Final = ("external_ids", "user_aliases", "braze_ids", "email_addresses",
+                       "phone_numbers")
+
+
+def delete_request_problem(payload: Mapping[str, Any]) -> str | None:
+    """Validate a ``/users/delete`` body (braze-api.md §10): exactly one kind of identifier, an
+    array of 1 to 50 of them. The 400 message, or None when it is valid."""
+    given = [kind for kind in DELETE_KINDS if kind in payload]
+    if len(given) != 1:
+        return "exactly one of " + ", ".join(f"'{kind}'" for kind in DELETE_KINDS) + " is required"
+    kind = given[0]
+    values = payload[kind]
+    if not isinstance(values, list) or not values:
+        return f"'{kind}' must be a non-empty array"
+    if len(values) > MAX_DELETE_IDENTIFIERS:
+        return f"{MAX_INPUT_MESSAGE}: at most {MAX_DELETE_IDENTIFIERS} {kind} per request"
+    for value in values:
+        if kind == "user_aliases":
+            alias = _alias_identity(value)
+            if isinstance(alias, str):
+                return alias
+        elif not isinstance(value, str) or not value.strip():
+            return f"'{kind}' must hold non-empty strings"
+    return None

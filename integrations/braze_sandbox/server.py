@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         try:
             send = _SEND_PATH.fullmatch(path)
-            if method == "POST" and (path == "/users/track" or send):
+            if method == "POST" and (path in ("/users/track", "/users/delete") or send):
                 self._api(path, unquote(send[1]) if send else "")
             elif path == "/_sandbox" or path.startswith("/_sandbox/"):
                 self._inspect(method, path)
@@ -107,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
         delay = state.latency_seconds()
         if delay > 0:
             time.sleep(delay)
-        route = "send" if campaign_id else "track"
+        route = "send" if campaign_id else "delete" if path == "/users/delete" else "track"
         request = ApiRequest(
             route, path, campaign_id, self.headers.get("Authorization"), body, size, generation
         )

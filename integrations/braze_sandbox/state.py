@@ -23,9 +23,11 @@ from typing import Any, Final, NamedTuple
 from integrations.braze_sandbox.config import SandboxConfig, mask_key
 from integrations.braze_sandbox.profiles import ProfileStore, iso_time
 from integrations.braze_sandbox.rules import (
+    DELETE_KINDS,
     OBJECT_VALIDATORS,
     TRACK_ARRAYS,
     Identity,
+    delete_request_problem,
     parse_json_object,
     track_request_problem,
     transactional_problem,
@@ -64,7 +66,7 @@ class Reply:
 class ApiRequest(NamedTuple):
     """A Braze API request as read from the wire. ``body`` is None when it was over 4 MiB."""
 
-    route: str  # "track" or "send"
+    route: str  # "track", "delete" or "send"
     path: str
     campaign_id: str
     authorization: str | None
@@ -248,6 +250,8 @@ class SandboxState:
             return refusal
         if request.route == "track":
             return self._track(request.body, entry["notes"], now)
+        if request.route == "delete":
+            return self._delete(request.body, entry["notes"])
         return self._send(request.campaign_id, request.body, entry["notes"], now)
 
     def _take_fault(self) -> Reply | object | None:
@@ -349,6 +353,20 @@ class SandboxState:
             )
             notes.extend(f"{name}[{index}]: {note}" for note in object_notes)
         return processed
+
+    def _delete(self, body: bytes, notes: list[str]) -> Reply:
+        """``/users/delete``: the named profiles go. UNCONFIRMED: Braze's status code for it;
+        the answer's ``deleted`` count is the documented one."""
+        payload, problem = parse_json_object(body)
+        if payload is None:
+            return Reply(400, {"message": problem})
+        problem = delete_request_problem(payload)
+        if problem is not None:
+            return Reply(400, {"message": problem})
+        [(kind, values)] = [(k, v) for k, v in payload.items() if k in DELETE_KINDS]
+        deleted = sum(self._profiles.delete(kind, value) for value in values)
+        notes.append(f"{deleted} profile(s) deleted by {kind}")
+        return Reply(200, {"deleted": deleted, "message": "success"})
 
     def _send(self, campaign_id: str, body: bytes, notes: list[str], now: float) -> Reply:
         payload, problem = parse_json_object(body)

@@ -36,7 +36,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integrations import backfill_csv, crypto
+from integrations import backfill_csv
 from integrations.backfill_csv import CsvError, RowError, RowPlan
 from integrations.models import (
     Backfill,
@@ -411,8 +411,8 @@ class _Importer:
         self.paused = backfill.status == BackfillStatus.PAUSED
         self.report_rows: list[tuple[int, int, str]] = []
         self.now = timezone.now()
-        # The payload field's own encryption (crypto.encrypt), its keys looked up once per run.
-        self.encrypt = crypto.fernet().encrypt
+        # The payload field's own stored form (encrypted, compressed when long), as the webhook.
+        self.seal = Submission._meta.get_field("payload").get_db_prep_json_text
 
     def run(self, run_seconds: float | None) -> bool:
         """True when the file has been read to its end (or the backfill was cancelled)."""
@@ -477,7 +477,7 @@ class _Importer:
         batch.append(
             self.writer.row((
                 self.hub.pk, uuid.uuid4(), str(body["id"]).strip(), event, moment,
-                self.encrypt(text.encode()).decode(), now,
+                self.seal(text), now,
                 SubmissionStatus.PENDING if delivered else SubmissionStatus.IGNORED,
                 (min(moment, now) if not self.paused else None) if delivered else None,
                 *self._hashes(body), self.backfill.pk,

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from integrations import metrics
@@ -107,6 +107,18 @@ def _due(hub_id: int, now) -> Q:
     )
 
 
+def submissions_claimable(
+    *, hub_id: int, limit: int, now, backfilled: bool = False
+) -> QuerySet[Submission]:
+    """The claim's SELECT: the hub's oldest due live rows (``backfilled``: rows of a backfill,
+    oldest row time first), locked, skipping rows others locked. Each has its partial index."""
+    due = _due(hub_id, now) & Q(backfill__isnull=not backfilled)
+    queryset = Submission.objects.filter(due).order_by("next_attempt_at", "id")
+    if connection.features.has_select_for_update_skip_locked:
+        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset[:limit]
+
+
 def submissions_claim(*, hub_id: int, limit: int) -> tuple[list[Submission], uuid.UUID]:
     """Lease up to ``limit`` due submissions of a hub to this caller: live ones first, then
     backfilled ones (oldest row time first) to fill the request, so a backlog of backfilled
@@ -114,23 +126,17 @@ def submissions_claim(*, hub_id: int, limit: int) -> tuple[list[Submission], uui
     token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
-        claimed = _claim_due(_due(hub_id, now) & Q(backfill__isnull=True), limit)
+        claimed = list(submissions_claimable(hub_id=hub_id, limit=limit, now=now))
         if len(claimed) < limit:
-            backfilled = _due(hub_id, now) & Q(backfill__isnull=False)
-            claimed += _claim_due(backfilled, limit - len(claimed))
+            claimed += submissions_claimable(
+                hub_id=hub_id, limit=limit - len(claimed), now=now, backfilled=True
+            )
         if claimed:
             Submission.objects.filter(pk__in=[s.pk for s in claimed]).update(
                 claimed_until=now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS),
                 claim_token=token,
             )
     return claimed, token
-
-
-def _claim_due(condition: Q, limit: int) -> list[Submission]:
-    queryset = Submission.objects.filter(condition).order_by("next_attempt_at", "id")
-    if connection.features.has_select_for_update_skip_locked:
-        queryset = queryset.select_for_update(skip_locked=True, of=("self",))
-    return list(queryset[:limit])
 
 
 def submissions_release(*, pks: Iterable[int], token: uuid.UUID, next_attempt_at=None) -> None:
@@ -408,12 +414,21 @@ def _record(
 ) -> None:
     now = timezone.now()
     metrics.braze_request_observed(hub.slug, result, body=batch.body)
+    # A person erased while the request was out (services/erasure): their rows are gone and
+    # stay gone; nothing of theirs is recorded. Locked so an erasure waits for this record.
+    present = set(
+        Submission.objects.select_for_update()
+        .filter(pk__in=batch.keys)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    erased = set(batch.keys) - present
     attempt = DeliveryAttempt.objects.create(
         hub=hub,
         started_at=now - timedelta(milliseconds=result.duration_ms),
         duration_ms=result.duration_ms,
         endpoint=braze.rest_endpoint,
-        request_body=batch.body,
+        request_body=batch.body_without(erased) if erased else batch.body,
         request_bytes=result.request_bytes,
         status_code=result.status_code,
         outcome=str(result.outcome),
@@ -425,6 +440,8 @@ def _record(
     delivered: list[int] = []
     outcome = str(result.outcome)
     for pk in batch.keys:
+        if pk in erased:
+            continue
         submission = by_pk[pk]
         attempts = submission.attempts + 1
         decision = decide(

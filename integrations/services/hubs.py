@@ -71,6 +71,8 @@ def hub_config_export(hub: Hub) -> dict[str, Any]:
             "event_rules": dict(hub.event_rules or {}),
             "engagement_attributes": dict(hub.engagement_attributes or {}),
             "transactional": dict(hub.transactional or {}),
+            "new_event_kinds": list(hub.new_event_kinds or []),
+            "retention_days": hub.retention_days,
         }
     )
     return config
@@ -129,10 +131,14 @@ def config_change_record(
 
 
 @transaction.atomic
-def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
+def hub_config_import(
+    *, config: dict[str, Any], user=None, action: str = ""
+) -> tuple[Hub, bool]:
     """Create or update a hub by slug from the hub JSON. Raises DRF ValidationError when invalid.
 
-    An import without an API key (or with the mask) keeps the stored key.
+    An import without an API key (or with the mask) keeps the stored key. The portal's editors
+    save through here too (``action`` names the editor in the change history), so a form and the
+    JSON it stands for are validated and stored the same way.
     """
     serializer = HubConfigSerializer(data=config)
     serializer.is_valid(raise_exception=True)
@@ -153,6 +159,8 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
     hub.event_rules = data.get("event_rules") or {}
     hub.transactional = data.get("transactional") or {}
     hub.engagement_attributes = data.get("engagement_attributes") or {}
+    hub.new_event_kinds = list(data.get("new_event_kinds") or [])
+    hub.retention_days = data["retention_days"]
     hub.save()
     secret_changed = _connection_import(hub, data.get("braze"))
     hub.mappings.all().delete()
@@ -173,7 +181,7 @@ def hub_config_import(*, config: dict[str, Any], user=None) -> tuple[Hub, bool]:
     config_change_record(
         hub=hub,
         user=user,
-        action="imported" if created else "import-updated",
+        action=action or ("imported" if created else "import-updated"),
         before=before,
         after=after,
         secret_changed=secret_changed,
@@ -363,8 +371,11 @@ def hubs_active_set(*, hubs: Iterable[Hub], active: bool, user=None) -> int:
 
 @transaction.atomic
 def submissions_redeliver(*, pks: list[int], user=None) -> int:
-    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored."""
-    queryset = Submission.objects.filter(pk__in=pks).exclude(status=SubmissionStatus.IGNORED)
+    """Queue submissions again now, with a fresh retry window. Ignored ones stay ignored, and
+    so do those whose personal data retention removed (there is nothing left to send)."""
+    queryset = Submission.objects.filter(pk__in=pks, redacted_at__isnull=True).exclude(
+        status=SubmissionStatus.IGNORED
+    )
     per_hub: dict[int, list[int]] = {}
     for pk, hub_id in queryset.values_list("pk", "hub_id"):
         per_hub.setdefault(hub_id, []).append(pk)

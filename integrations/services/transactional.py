@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_q.tasks import async_task
@@ -167,13 +167,15 @@ def _due(now: datetime) -> Q:
 
 def transactional_sweep() -> int:
     """Trigger every hub with due transactional sends; returns how many were triggered."""
+    # One row per hub: EXISTS per hub, not DISTINCT over the due rows (whose default ordering
+    # would make the DISTINCT per row; see services/sweep.py).
+    due = TransactionalSend.objects.filter(_due(timezone.now()), hub_id=OuterRef("pk"))
     hub_ids = (
-        TransactionalSend.objects.filter(
-            _due(timezone.now()), hub__active=True, hub__connection__isnull=False
-        )
-        .exclude(hub__connection__status=ConnectionStatus.PAUSED)
-        .values_list("hub_id", flat=True)
-        .distinct()
+        Hub.objects.filter(active=True, connection__isnull=False)
+        .exclude(connection__status=ConnectionStatus.PAUSED)
+        .filter(Exists(due))
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     return sum(transactional_trigger(hub_id=hub_id) for hub_id in hub_ids)
 

@@ -52,6 +52,9 @@ class Command(BaseCommand):
             self.stdout.write("")
             self.stdout.write(_("Portal:         %(url)s/") % {"url": portal_url})
             self.stdout.write(_("Braze sandbox:  %(url)s/_sandbox/") % {"url": sandbox_url})
+            # Tooling only: the sandbox's own key, so a new hub can be pointed at the sandbox.
+            self.stdout.write(_("Sandbox REST endpoint: %(url)s") % {"url": sandbox_url})
+            self.stdout.write(_("Sandbox API key:       %(key)s") % {"key": DEMO_API_KEY})
             self.stdout.write(_("Press Ctrl-C to stop web, worker and sandbox."))
             while all(p.poll() is None for p in processes):
                 time.sleep(0.5)

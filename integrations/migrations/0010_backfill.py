@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('integrations', '0006_privacy'),
+        ('integrations', '0009_retention'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
