@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from integrations import backfill_csv
 from integrations.backfill_csv import CsvError
@@ -371,3 +372,32 @@ def test_a_100000_row_file_is_streamed_in_bounded_memory(make_hub, tmp_path, var
     # over 100 MB; a stream holds one batch and a bounded cache of recent people's hashes.
     assert size_mb > 7
     assert peak / 1024**2 < 25, f"peak {peak / 1024**2:.1f} MB"
+
+
+def test_charts_can_show_backfilled_deliveries_apart_from_live_ones(make_hub, var_dir, sandbox):
+    from integrations.selectors import deliveries_by_source
+
+    hub, _ = make_hub(endpoint=sandbox.url)
+    submission_receive(hub=hub, payload=komo_entry())
+    run(upload(hub, csv_bytes(rows(5))))
+    delivery_run(hub_id=hub.pk, run_seconds=5)
+
+    since = timezone.now() - timedelta(hours=1)
+    [hour] = deliveries_by_source(hub=hub, since=since)
+
+    assert (hour["live"], hour["backfilled"]) == (1, 5)
+
+
+def test_an_entry_a_webhook_already_brought_under_another_id_is_not_queued_again(
+    make_hub, var_dir
+):
+    hub, _ = make_hub(active=False)
+    submission_receive(hub=hub, payload=komo_entry(
+        id="komo-webhook-id", email="Person1@Example.com", timestamp="2026-01-01T00:01:00.250Z"
+    ))  # fmt: skip
+    records = rows(3)  # person1's row is the same entry, time to the second, another id
+
+    backfill = run(upload(hub, csv_bytes(records)))
+
+    assert (backfill.rows_queued, backfill.rows_duplicate) == (2, 1)
+    assert not Submission.objects.filter(backfill=backfill, komo_id="e1").exists()

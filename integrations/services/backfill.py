@@ -46,6 +46,7 @@ from integrations.models import (
     SubmissionStatus,
 )
 from integrations.services.dispatch import hub_delivery_trigger
+from integrations.services.engagement import person_column
 from integrations.services.insert_many import RowsWriter
 from integrations.services.intake import IntakeError, payload_check, person_hash_columns
 
@@ -411,6 +412,9 @@ class _Importer:
         self.paused = backfill.status == BackfillStatus.PAUSED
         self.report_rows: list[tuple[int, int, str]] = []
         self.now = timezone.now()
+        column = person_column(self.hub.identity_type)
+        hash_columns = ("email_hash", "email_local_hash", "phone_hash", "external_id_hash")
+        self.person_at = hash_columns.index(column) if column else None
         # The payload field's own stored form (encrypted, compressed when long), as the webhook.
         self.seal = Submission._meta.get_field("payload").get_db_prep_json_text
 
@@ -426,7 +430,7 @@ class _Importer:
         try:
             with file_path(backfill).open("rb") as binary:
                 reader = backfill_csv.reader_open(binary, delimiter=backfill.delimiter)
-                batch: list[tuple] = []
+                batch: list[tuple[tuple, tuple]] = []  # ((person, second, event), row)
                 totals = ImportTotals()
                 for line, values in reader.rows:
                     number += 1
@@ -463,7 +467,8 @@ class _Importer:
         return True
 
     def _row(
-        self, number: int, line: int, values: list[str], batch: list[tuple], totals: ImportTotals
+        self, number: int, line: int, values: list[str], batch: list[tuple[tuple, tuple]],
+        totals: ImportTotals,
     ) -> None:
         try:
             body, moment, text = row_check(self.hub, self.plan, values)
@@ -474,15 +479,18 @@ class _Importer:
         event = body["event"]
         delivered = event in self.delivered_events
         now = self.now
-        batch.append(
+        hashes = self._hashes(body)
+        person = hashes[self.person_at] if self.person_at is not None else ""
+        batch.append((
+            (person, moment.replace(microsecond=0), event),
             self.writer.row((
                 self.hub.pk, uuid.uuid4(), str(body["id"]).strip(), event, moment,
                 self.seal(text), now,
                 SubmissionStatus.PENDING if delivered else SubmissionStatus.IGNORED,
                 (min(moment, now) if not self.paused else None) if delivered else None,
-                *self._hashes(body), self.backfill.pk,
-            ))
-        )  # fmt: skip
+                *hashes, self.backfill.pk,
+            )),
+        ))  # fmt: skip
 
     def _hashes(self, body: dict[str, Any]) -> tuple[str, ...]:
         hub = self.hub
@@ -502,7 +510,7 @@ class _Importer:
         return hashes
 
     def _flush(
-        self, batch: list[tuple], totals: ImportTotals, position: int,
+        self, batch: list[tuple[tuple, tuple]], totals: ImportTotals, position: int,
         pool: ThreadPoolExecutor | None, pending: Future | None,
     ) -> Future | None:  # fmt: skip
         """Write a batch (in the writer thread while the next one is read, on PostgreSQL) and
@@ -510,12 +518,29 @@ class _Importer:
         self._wait(pending)
         report, self.report_rows = self.report_rows, []
         if pool is None:
-            self._count(totals, self.writer.write(batch), position, report)
+            self._write_and_count(batch, totals, position, report)
             return None
         return pool.submit(self._write_and_count, batch, totals, position, report)
 
     def _write_and_count(self, batch, totals, position, report) -> None:
-        self._count(totals, self.writer.write(batch), position, report)
+        rows = self._without_live_entries(batch)
+        self._count(totals, self.writer.write(rows), position, report)
+
+    def _without_live_entries(self, batch: list[tuple[tuple, tuple]]) -> list[tuple]:
+        """The batch's rows, less those a webhook already brought under another id: the same
+        person, event and time (to the second). Their entries are already counted."""
+        column = person_column(self.hub.identity_type)
+        people = {key[0] for key, _row in batch if key[0]}
+        if column is None or not people:
+            return [row for _key, row in batch]
+        live = {
+            (person, moment.replace(microsecond=0), event)
+            for person, moment, event in Submission.objects.filter(
+                hub=self.hub, backfill__isnull=True, **{f"{column}__in": people}
+            ).values_list(column, "komo_timestamp", "event").order_by()
+            if moment is not None
+        }  # fmt: skip
+        return [row for key, row in batch if key not in live]
 
     def _wait(self, pending: Future | None) -> None:
         if pending is not None:

@@ -26,6 +26,11 @@ _PERSON_COLUMN = {
 }
 
 
+def person_column(identity_type: str) -> str | None:
+    """The blind-index column that tells one person of a hub from another (None: braze_id)."""
+    return _PERSON_COLUMN.get(identity_type)
+
+
 def mapping_contexts(*, hub: Hub, submissions: Iterable[Submission]) -> dict[int, MappingContext]:
     """submission pk → MappingContext, for the submissions of one delivery batch.
 
