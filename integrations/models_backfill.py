@@ -9,8 +9,6 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from integrations.models import Hub
-
 
 class BackfillStatus(models.TextChoices):
     DRAFT = "draft", _("Not started")
@@ -30,7 +28,7 @@ class Backfill(models.Model):
     submissions themselves (``Submission.backfill``).
     """
 
-    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="backfills")
+    hub = models.ForeignKey("integrations.Hub", on_delete=models.CASCADE, related_name="backfills")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
