@@ -415,6 +415,8 @@ class _Importer:
         column = person_column(self.hub.identity_type)
         hash_columns = ("email_hash", "email_local_hash", "phone_hash", "external_id_hash")
         self.person_at = hash_columns.index(column) if column else None
+        # A hub backfilled before it went live (the common case) needs no look per batch.
+        self.has_live = Submission.objects.filter(hub=self.hub, backfill__isnull=True).exists()
         # The payload field's own stored form (encrypted, compressed when long), as the webhook.
         self.seal = Submission._meta.get_field("payload").get_db_prep_json_text
 
@@ -531,7 +533,7 @@ class _Importer:
         person, event and time (to the second). Their entries are already counted."""
         column = person_column(self.hub.identity_type)
         people = {key[0] for key, _row in batch if key[0]}
-        if column is None or not people:
+        if column is None or not people or not self.has_live:
             return [row for _key, row in batch]
         live = {
             (person, moment.replace(microsecond=0), event)
