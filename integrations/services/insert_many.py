@@ -3,8 +3,9 @@
 ``RowsWriter.write`` stores a batch with ``INSERT … ON CONFLICT (unique fields) DO NOTHING`` and
 answers how many rows were new. On PostgreSQL the batch first goes into a temporary table by
 ``COPY`` (a stream, no per-row statement or parameter list), then one ``INSERT … SELECT`` moves
-it: a few hundred thousand rows a second on one connection, where row-by-row INSERTs managed a
-few thousand. Elsewhere (SQLite) ``executemany`` of the one-row statement.
+it. Until a batch meets a row that is already there, batches are copied straight into the table
+(a third less work; the failed batch is rolled back and written the other way, and so is every
+later one). Elsewhere (SQLite) ``executemany`` of the one-row statement.
 
 Like ``services.insert`` it names every concrete column of the model, so a field added later is
 filled with its default; it sends no signals. Values for the given fields are plain Python values
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Model
 
 DEFAULT_DB = "default"
@@ -60,6 +61,8 @@ class RowsWriter:
         self.conflict = ", ".join(quote(meta.get_field(name).column) for name in unique)
         self.temp = quote(f"_rows_{meta.db_table}")[:63]
         self._width = len(fields)
+        # PostgreSQL: COPY straight into the table until a batch meets a row that is there.
+        self.direct = self.vendor == "postgresql"
         # The common case on PostgreSQL: constants in a template, given values dropped in.
         self._template = [item if kind == "const" else None for kind, item in self._plan]
         direct = all(kind != "call" and (kind != "given" or item[1] is None)
@@ -104,6 +107,31 @@ class RowsWriter:
             return max(cursor.rowcount, 0)
 
     def _copy(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> int:
+        if self.direct:
+            try:
+                return self._copy_direct(connection, rows)
+            except IntegrityError:  # a row was there already: from now on, rows may repeat
+                self.direct = False
+        return self._copy_through_temp(connection, rows)
+
+    def _copy_direct(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> int:
+        """COPY straight into the table: a third less work for the database than the temporary
+        table, while no row repeats (a repeat fails the whole batch, which is rolled back)."""
+        import psycopg
+
+        try:
+            with (
+                transaction.atomic(),
+                connection.cursor() as cursor,
+                cursor.cursor.copy(f"COPY {self.table} ({self.names}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        except psycopg.errors.UniqueViolation as exc:
+            raise IntegrityError(str(exc)) from exc
+        return len(rows)
+
+    def _copy_through_temp(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> int:
         # Only quoted names from the model's metadata go into the text.
         with transaction.atomic(), connection.cursor() as cursor:
             raw = cursor.cursor
