@@ -191,3 +191,19 @@ def test_two_senders_against_the_sandbox_get_no_429(sandbox, settings):
         thread.join(timeout=60)
     # then: all 24 went through, none was refused
     assert statuses.count(201) == 24
+
+
+def test_paced_turns_spread_a_window_and_are_never_shared():
+    learn(limit=31)  # 30 slots per 3 s: one turn every 0.1 s
+
+    waits = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(3)]
+
+    assert waits == pytest.approx([0.0, 0.1, 0.2])  # three senders at once: one each spacing
+    late = T0 + 2.95  # the turns left would fall past the window's end: wait for the next one
+    for _ in range(30):
+        wait = rate_budget.budget_pace_turn(fingerprint=FP, now=late)
+    assert wait == pytest.approx(3.0 - 2.95)
+
+
+def test_no_pacing_before_the_limit_is_known():
+    assert rate_budget.budget_pace_turn(fingerprint=FP, now=T0) == 0.0

@@ -188,7 +188,7 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
             _postpone_due(hub_id, wait)
             return report
         if paced:  # a backfill is draining: keep the window's slots spread for live traffic
-            time.sleep(rate_budget.budget_pace_wait(fingerprint=braze.api_key_fingerprint))
+            time.sleep(rate_budget.budget_pace_turn(fingerprint=braze.api_key_fingerprint))
         limit = settings.DELIVERY_BATCH_SIZE
         checked_at = time.monotonic()
         claimed, token = submissions_claim(hub_id=hub_id, limit=limit)

@@ -170,17 +170,22 @@ def budget_peek_wait(*, fingerprint: str, now: float | None = None) -> float:
     return 0.0
 
 
-def budget_pace_wait(*, fingerprint: str, now: float | None = None) -> float:
-    """Seconds until the key's next slot is due when a window's slots are spread evenly over it
-    (0: now). Runs that deliver backfilled rows wait for it, so a backlog never spends a window
-    in its first second: a webhook arriving later still finds a slot within one spacing
-    (window ÷ slots: 0.1 s at 30 per 3 s, 1 ms at Braze's 3,000)."""
+def budget_pace_turn(*, fingerprint: str, now: float | None = None) -> float:
+    """Take the next turn in the key's paced schedule; the seconds to wait for it (0: now).
+
+    A window's slots spread evenly over it, one turn per spacing (window ÷ slots: 0.1 s at 30
+    per 3 s, 1 ms at Braze's 3,000). Runs delivering backfilled rows take a turn before each
+    claim, so a backlog never spends a window in its first second and a webhook arriving later
+    is claimed within one spacing. Turns are numbered atomically, so two senders never share
+    one (they would send together, then both wait). A turn past the window's end means: wait
+    for the next window (and take a turn there)."""
     now = time.time() if now is None else now
     if cache.get(_key(fingerprint, "limit")) is None:
         return 0.0  # the limit is not known yet: the probe finds it out
-    epoch, end = _current_epoch(fingerprint, now)
-    used = cache.get(_epoch_key(fingerprint, epoch, "n")) or 0
-    due = epoch + used * (window_seconds() / _allowed(fingerprint))
+    with _serialised(fingerprint):
+        epoch, end = _current_epoch(fingerprint, now)
+        turn = _count(_epoch_key(fingerprint, epoch, "turn"))
+    due = epoch + (turn - 1) * (window_seconds() / _allowed(fingerprint))
     if end is not None and due >= end - GUARD_SECONDS:
         return max(0.0, end - now)
     return min(max(0.0, due - now), window_seconds())
