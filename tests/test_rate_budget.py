@@ -194,11 +194,14 @@ def test_two_senders_against_the_sandbox_get_no_429(sandbox, settings):
 
 
 def test_paced_turns_spread_a_window_and_are_never_shared():
-    learn(limit=31)  # 30 slots per 3 s: one turn every 0.1 s
+    learn(limit=30)  # 29 slots per 3 s (one kept in reserve): a turn every 2.9 s / 29 = 0.1 s
 
     waits = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(3)]
 
     assert waits == pytest.approx([0.0, 0.1, 0.2])  # three senders at once: one each spacing
+    turns = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(30)]
+    assert turns[25] == pytest.approx(2.8)  # the 29th turn, the window's last slot
+    assert turns[26:] == pytest.approx([3.0] * 4)  # no slot left: wait for the next window
     late = T0 + 2.95  # the turns left would fall past the window's end: wait for the next one
     for _ in range(30):
         wait = rate_budget.budget_pace_turn(fingerprint=FP, now=late)

@@ -185,9 +185,11 @@ def budget_pace_turn(*, fingerprint: str, now: float | None = None) -> float:
     with _serialised(fingerprint):
         epoch, end = _current_epoch(fingerprint, now)
         turn = _count(_epoch_key(fingerprint, epoch, "turn"))
-    due = epoch + (turn - 1) * (window_seconds() / _allowed(fingerprint))
-    if end is not None and due >= end - GUARD_SECONDS:
-        return max(0.0, end - now)
+    allowed = _allowed(fingerprint)
+    due = epoch + (turn - 1) * ((window_seconds() - GUARD_SECONDS) / allowed)
+    if turn > allowed or (end is not None and due >= end - GUARD_SECONDS):
+        # No slot left for this turn in the window: one sender at a time asks again at its end.
+        return max(0.0, end - now) if end is not None else POLL_SECONDS * turn
     return min(max(0.0, due - now), window_seconds())
 
 
