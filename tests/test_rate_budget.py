@@ -196,17 +196,14 @@ def test_two_senders_against_the_sandbox_get_no_429(sandbox, settings):
 def test_paced_turns_spread_a_window_and_are_never_shared():
     learn(limit=30)  # 29 slots per 3 s (one kept in reserve): a turn every 2.9 s / 29 = 0.1 s
 
-    waits = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(3)]
+    turns = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(33)]
 
-    assert waits == pytest.approx([0.0, 0.1, 0.2])  # three senders at once: one each spacing
-    turns = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(30)]
-    assert turns[25] == pytest.approx(2.8)  # the 29th turn, the window's last slot
-    assert turns[26:] == pytest.approx([3.0] * 4)  # no slot left: wait for the next window
-    late = T0 + 2.95  # the turns left would fall past the window's end: wait for the next one
-    for _ in range(30):
-        wait = rate_budget.budget_pace_turn(fingerprint=FP, now=late)
-    assert wait == pytest.approx(3.0 - 2.95)
+    # Three senders at once: one each spacing, never two on one turn.
+    assert [t.wait for t in turns[:3]] == pytest.approx([0.0, 0.1, 0.2])
+    assert turns[28].wait == pytest.approx(2.8) and turns[28].granted  # the window's last slot
+    # None left: wait for the window's end and ask again (a turn of the next window).
+    assert [(round(t.wait, 3), t.granted) for t in turns[29:]] == [(3.0, False)] * 4
 
 
 def test_no_pacing_before_the_limit_is_known():
-    assert rate_budget.budget_pace_turn(fingerprint=FP, now=T0) == 0.0
+    assert rate_budget.budget_pace_turn(fingerprint=FP, now=T0) == rate_budget.Turn(0.0)

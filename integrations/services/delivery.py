@@ -188,7 +188,7 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
             _postpone_due(hub_id, wait)
             return report
         if paced:  # a backfill is draining: keep the window's slots spread for live traffic
-            time.sleep(rate_budget.budget_pace_turn(fingerprint=braze.api_key_fingerprint))
+            _paced_turn(braze.api_key_fingerprint)
         limit = settings.DELIVERY_BATCH_SIZE
         checked_at = time.monotonic()
         claimed, token = submissions_claim(hub_id=hub_id, limit=limit)
@@ -228,6 +228,17 @@ def _postpone_due(hub_id: int, wait: float) -> None:
     Submission.objects.filter(live).update(
         next_attempt_at=timezone.now() + timedelta(seconds=wait)
     )
+
+
+def _paced_turn(fingerprint: str) -> None:
+    """Sleep until this run's turn in the key's paced schedule (rate_budget.budget_pace_turn)."""
+    slept = 0.0
+    while slept <= MAX_BUDGET_SLEEP_SECONDS:
+        turn = rate_budget.budget_pace_turn(fingerprint=fingerprint)
+        time.sleep(turn.wait)
+        slept += turn.wait
+        if turn.granted:
+            return
 
 
 def _budget_slot(fingerprint: str, *, paced: bool = False) -> rate_budget.Grant:
