@@ -59,9 +59,13 @@ class MappingContext:
 
     ``first_engagement``: this is the first submission of this person the hub delivers, so
     ``first_engaged_at`` may be set (Braze has no "set once"). False when unknown.
+    ``latest_engagement``: no later submission of this person has been (or is being) delivered,
+    so ``last_engaged_at`` may be set; False for an old row of a backfill delivered after newer
+    live traffic, which would set the time back. True when unknown.
     """
 
     first_engagement: bool = False
+    latest_engagement: bool = True
 
 
 @dataclass(frozen=True)
@@ -286,7 +290,7 @@ def _engagement_value(
         site = payload.get("site_name")
         return _added(site if not is_blank(site) else payload.get("site_id"))
     if key == "last_engaged_at":
-        return time if time is not None else ABSENT
+        return time if time is not None and context.latest_engagement else ABSENT
     if key == "first_engaged_at":
         return time if time is not None and context.first_engagement else ABSENT
     if key == "entries":

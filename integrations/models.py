@@ -328,6 +328,12 @@ class Submission(models.Model):
     redacted_at = models.DateTimeField(_("personal data removed"), null=True, blank=True)
     payload_legacy = models.JSONField(null=True, blank=True, editable=False)
     problems_legacy = models.JSONField(null=True, blank=True, editable=False)
+    # Set on rows read from a CSV export (a backfill), never on webhooks: the queryable marker
+    # that tells backfilled deliveries from live ones (claims, charts, progress).
+    backfill = models.ForeignKey(
+        "Backfill", on_delete=models.PROTECT, null=True, blank=True, db_index=False,
+        related_name="submissions", editable=False,
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -342,6 +348,11 @@ class Submission(models.Model):
                 name="submission_due",
                 condition=Q(status="pending"),
             ),
+            # The live claim (delivery): webhooks are never found behind a backfilled backlog.
+            models.Index(
+                fields=["hub", "next_attempt_at"], name="submission_due_live",
+                condition=Q(status="pending", backfill__isnull=True),
+            ),  # fmt: skip
             models.Index(fields=["hub", "-received_at"], name="submission_hub_recent"),
             # Pages at volume (docs/decisions.md, "Fast at volume"): the newest first across
             # hubs; failed and held rows (few) by status, per hub too; delivered rows by time.
@@ -360,6 +371,11 @@ class Submission(models.Model):
             models.Index(
                 fields=["hub", "received_at"], name="submission_unredacted",
                 condition=Q(redacted_at__isnull=True),
+            ),  # fmt: skip
+            # Partial: live rows (the webhook's INSERT) pay nothing for it.
+            models.Index(
+                fields=["backfill", "status"], name="submission_backfill",
+                condition=Q(backfill__isnull=False),
             ),  # fmt: skip
             *(
                 models.Index(
@@ -652,76 +668,13 @@ class AccessRecord(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"
 
 
-class AuditKind(models.TextChoices):
-    CONFIG = "config", _("Configuration")
-    TOKEN = "token", _("Webhook token")
-    SECRET = "secret", _("Signing secret")
-    CONNECTION = "connection", _("Braze connection")
-    REDELIVERY = "redelivery", _("Redelivery")
-    ALERT = "alert", _("Alert")
-    ERASURE = "erasure", _("Erasure")
-    BACKFILL = "backfill", _("Backfill")
-
-
-class AuditEvent(models.Model):
-    """One thing that happened to a hub, for its audit log (services/audit.py writes them).
-
-    ``reason`` is a code with parameters (reasons.py), put into words when shown; ``changes``
-    holds a configuration change's paths → [before, after] (secrets only as "changed").
-    """
-
-    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="audit_events")
-    at = models.DateTimeField(default=timezone.now)
-    kind = models.CharField(max_length=20, choices=AuditKind.choices)
-    action = models.CharField(max_length=60)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
-    )
-    actor = models.CharField(max_length=150, blank=True)  # the username then; "" = the system
-    reason = models.JSONField(null=True, blank=True)
-    changes = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name = _("audit event")
-        verbose_name_plural = _("audit events")
-        indexes = [
-            models.Index(fields=["hub", "-at", "-id"], name="audit_hub_recent"),
-            models.Index(fields=["hub", "kind", "-at", "-id"], name="audit_hub_kind_recent"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.kind} {self.action}"
-
-    @property
-    def reason_shown(self) -> str:
-        return reason_text(self.reason)
-
-
-class AlertCause(models.TextChoices):
-    PAUSED = "paused", _("Connection paused")
-    FAILING = "failing", _("Deliveries failing")
-    BACKLOG = "backlog", _("Backlog older than 15 minutes")
-
-
-class AlertState(models.Model):
-    """Whether a hub's alert cause is on, and when its editors were last mailed about it:
-    at most one mail per hub and cause per hour (services/alerts.py)."""
-
-    hub = models.ForeignKey(Hub, on_delete=models.CASCADE, related_name="alert_states")
-    cause = models.CharField(max_length=20, choices=AlertCause.choices)
-    active = models.BooleanField(default=False)
-    since = models.DateTimeField(null=True, blank=True)
-    last_sent_at = models.DateTimeField(null=True, blank=True)
-    last_recovery_sent_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["hub", "cause"], name="alert_state_hub_cause"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.hub_id}:{self.cause}:{'on' if self.active else 'off'}"
-
-
+# The audit log and alert states, the charts' rollup and backfills live in modules of their own
+# (by role, so this one stays readable); importing them here registers them with the app.
+from integrations.models_audit import (  # noqa: E402,F401
+    AlertCause,
+    AlertState,
+    AuditEvent,
+    AuditKind,
+)
+from integrations.models_backfill import Backfill, BackfillStatus  # noqa: E402,F401
 from integrations.models_stats import HubHourlyStats  # noqa: E402,F401  (the charts' rollup)

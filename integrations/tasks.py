@@ -32,6 +32,14 @@ def deliver_hub(hub_id: int) -> dict:
     }
 
 
+def backfill_import(backfill_id: int) -> dict:
+    from integrations.services.backfill import backfill_import as run
+
+    backfill = run(backfill_id=backfill_id)
+    return {"status": backfill.status, "rows_read": backfill.rows_read,
+            "rows_queued": backfill.rows_queued}
+
+
 def deliver_transactional(hub_id: int) -> dict:
     report = transactional_deliver(hub_id=hub_id)
     return {

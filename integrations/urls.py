@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import views, views_audit, views_erasure
+from integrations import backfill_views, views, views_audit, views_erasure
 from integrations.editor import views as editor
 
 app_name = "integrations"
@@ -38,6 +38,15 @@ urlpatterns = [
     path("hubs/<slug:slug>/export.json", editor.hub_export, name="hub_export"),
     path("hubs/<slug:slug>/switch/", editor.hub_switch, name="hub_switch"),
     path("hubs/<slug:slug>/token/", editor.hub_token, name="hub_token"),
+    path("hubs/<slug:slug>/backfills/", backfill_views.backfill_list, name="backfill_list"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/", backfill_views.backfill_detail,
+         name="backfill_detail"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/progress.json",
+         backfill_views.backfill_progress, name="backfill_progress"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/unreadable-rows.csv",
+         backfill_views.backfill_report, name="backfill_report"),
+    path("hubs/<slug:slug>/backfills/<uuid:public_id>/<str:action>/",
+         backfill_views.backfill_action, name="backfill_action"),
     path("submissions/<uuid:public_id>/", views.submission_detail, name="submission_detail"),
     path("submissions/<uuid:public_id>/redeliver/", views.submission_redeliver,
          name="submission_redeliver"),

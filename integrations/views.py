@@ -321,6 +321,8 @@ def _preview_form(request: HttpRequest, hub: Hub) -> tuple[PreviewForm, str]:
     if picked is not None:
         if not can_see_personal_data(request.user, hub):
             raise PermissionDenied(_("Your role on this hub does not show personal data."))
+        if picked.payload is None:  # retention removed it: say so, start from nothing
+            return PreviewForm(), "redacted"
         access_record(user=request.user, submission=picked, page="preview")
         return PreviewForm({"payload": pretty_json(picked.payload)}), "submission"
     if "sample" in request.GET:

@@ -196,6 +196,8 @@ SPECTACULAR_SETTINGS = {
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1_000_000)
 # How long a web process reuses a hub it looked up for a webhook (0 = always ask the database).
 WEBHOOK_HUB_CACHE_SECONDS = env.float("WEBHOOK_HUB_CACHE_SECONDS", default=2.0)
+# Largest CSV export a hub editor may upload for a backfill (larger: manage.py hub_backfill).
+BACKFILL_MAX_UPLOAD_BYTES = env.int("BACKFILL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 # Webhooks accepted per hub per minute (429 beyond; Hub.intake_rate_per_minute overrides; 0 = off).
 WEBHOOK_RATE_PER_MINUTE = env.int("WEBHOOK_RATE_PER_MINUTE", default=6000)
 # How often a web process sends a busy hub's intake count and delivery signal to the shared cache

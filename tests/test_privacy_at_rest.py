@@ -107,3 +107,14 @@ def test_long_json_is_compressed_before_it_is_encrypted():
     assert json_open(token) == body
     short = json.dumps({"id": "1"})
     assert json_open(json_seal(short)) == {"id": "1"}
+
+
+def test_the_preview_of_a_redacted_submission_says_its_data_was_removed(make_hub, admin_client):
+    from django.utils import timezone
+
+    hub, _ = make_hub()
+    stored = submission_receive(hub=hub, payload=komo_entry()).submission
+    Submission.objects.filter(pk=stored.pk).update(payload=None, redacted_at=timezone.now())
+    response = admin_client.get(f"/hubs/{hub.slug}/preview/?submission={stored.public_id}")
+    assert response.status_code == 200
+    assert "personal data was removed after 90 days" in response.content.decode()

@@ -191,3 +191,19 @@ def test_two_senders_against_the_sandbox_get_no_429(sandbox, settings):
         thread.join(timeout=60)
     # then: all 24 went through, none was refused
     assert statuses.count(201) == 24
+
+
+def test_paced_turns_spread_a_window_and_are_never_shared():
+    learn(limit=30)  # 29 slots per 3 s (one kept in reserve): a turn every 2.9 s / 29 = 0.1 s
+
+    turns = [rate_budget.budget_pace_turn(fingerprint=FP, now=T0) for _ in range(33)]
+
+    # Three senders at once: one each spacing, never two on one turn.
+    assert [t.wait for t in turns[:3]] == pytest.approx([0.0, 0.1, 0.2])
+    assert turns[28].wait == pytest.approx(2.8) and turns[28].granted  # the window's last slot
+    # None left: wait for the window's end and ask again (a turn of the next window).
+    assert [(round(t.wait, 3), t.granted) for t in turns[29:]] == [(3.0, False)] * 4
+
+
+def test_no_pacing_before_the_limit_is_known():
+    assert rate_budget.budget_pace_turn(fingerprint=FP, now=T0) == rate_budget.Turn(0.0)

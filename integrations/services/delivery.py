@@ -33,6 +33,8 @@ from integrations.braze.instances import endpoint_allowed
 from integrations.mapping import MappingResult, map_submission
 from integrations.models import (
     AttemptItem,
+    Backfill,
+    BackfillStatus,
     BrazeConnection,
     ConnectionStatus,
     DeliveryAttempt,
@@ -107,20 +109,30 @@ def _due(hub_id: int, now) -> Q:
     )
 
 
-def submissions_claimable(*, hub_id: int, limit: int, now) -> QuerySet[Submission]:
-    """The claim's SELECT: the hub's oldest due rows, locked, skipping rows others locked."""
-    queryset = Submission.objects.filter(_due(hub_id, now)).order_by("next_attempt_at", "id")
+def submissions_claimable(
+    *, hub_id: int, limit: int, now, backfilled: bool = False
+) -> QuerySet[Submission]:
+    """The claim's SELECT: the hub's oldest due live rows (``backfilled``: rows of a backfill,
+    oldest row time first), locked, skipping rows others locked. Each has its partial index."""
+    due = _due(hub_id, now) & Q(backfill__isnull=not backfilled)
+    queryset = Submission.objects.filter(due).order_by("next_attempt_at", "id")
     if connection.features.has_select_for_update_skip_locked:
         queryset = queryset.select_for_update(skip_locked=True, of=("self",))
     return queryset[:limit]
 
 
 def submissions_claim(*, hub_id: int, limit: int) -> tuple[list[Submission], uuid.UUID]:
-    """Lease up to ``limit`` due submissions of a hub to this caller."""
+    """Lease up to ``limit`` due submissions of a hub to this caller: live ones first, then
+    backfilled ones (oldest row time first) to fill the request, so a backlog of backfilled
+    rows never stands in front of a webhook (each claim has its own partial index)."""
     token = uuid.uuid4()
     now = timezone.now()
     with transaction.atomic():
         claimed = list(submissions_claimable(hub_id=hub_id, limit=limit, now=now))
+        if len(claimed) < limit:
+            claimed += submissions_claimable(
+                hub_id=hub_id, limit=limit - len(claimed), now=now, backfilled=True
+            )
         if claimed:
             Submission.objects.filter(pk__in=[s.pk for s in claimed]).update(
                 claimed_until=now + timedelta(seconds=settings.DELIVERY_CLAIM_SECONDS),
@@ -169,14 +181,20 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
         return report
     spec = hub.to_spec()
     deadline = time.monotonic() + run_seconds
+    # Pace from the first request when a backfill may be draining (any run, even one a webhook
+    # started, would otherwise spend slots ahead of the schedule live traffic relies on).
+    paced = Backfill.objects.filter(hub_id=hub_id, status=BackfillStatus.RUNNING).exists()
     while time.monotonic() < deadline:
         wait = rate_budget.budget_peek_wait(fingerprint=braze.api_key_fingerprint)
         if wait > MAX_BUDGET_SLEEP_SECONDS:
             _postpone_due(hub_id, wait)
             return report
+        if paced:  # a backfill is draining: keep the window's slots spread for live traffic
+            _paced_turn(braze.api_key_fingerprint)
         limit = settings.DELIVERY_BATCH_SIZE
         checked_at = time.monotonic()
         claimed, token = submissions_claim(hub_id=hub_id, limit=limit)
+        paced = any(s.backfill_id is not None for s in claimed)
         if not claimed:
             linger = cleared_at + _linger_seconds() - checked_at
             if linger <= 0:
@@ -186,7 +204,8 @@ def delivery_run(*, hub_id: int, run_seconds: float = RUN_SECONDS) -> RunReport:
         if len(claimed) == limit:
             # A full batch: more is probably waiting, so let a free worker help (coalesced).
             hub_delivery_helper(hub_id=hub_id)
-        if not _deliver_claimed(hub, braze, spec, claimed, token, report) or report.paused:
+        delivered = _deliver_claimed(hub, braze, spec, claimed, token, report, paced=paced)
+        if not delivered or report.paused:
             return report
     report.more_due = hub_has_due(hub_id=hub_id)
     if report.more_due:
@@ -204,19 +223,33 @@ def _linger_seconds() -> float:
 
 
 def _postpone_due(hub_id: int, wait: float) -> None:
-    """The key's rate budget is spent: due submissions wait for the reset, no attempt used."""
+    """The key's rate budget is spent: due submissions wait for the reset, no attempt used
+    (backfilled ones stay as they are: their claim comes after live ones anyway)."""
     metrics.budget_waited("postpone", wait)
-    Submission.objects.filter(_due(hub_id, timezone.now())).update(
+    live = _due(hub_id, timezone.now()) & Q(backfill__isnull=True)
+    Submission.objects.filter(live).update(
         next_attempt_at=timezone.now() + timedelta(seconds=wait)
     )
 
 
-def _budget_slot(fingerprint: str) -> rate_budget.Grant:
-    """A slot of the key's shared budget, sleeping through short waits for the next window."""
+def _paced_turn(fingerprint: str) -> None:
+    """Sleep until this run's turn in the key's paced schedule (rate_budget.budget_pace_turn)."""
+    slept = 0.0
+    while slept <= MAX_BUDGET_SLEEP_SECONDS:
+        turn = rate_budget.budget_pace_turn(fingerprint=fingerprint)
+        time.sleep(turn.wait)
+        slept += turn.wait
+        if turn.granted:
+            return
+
+
+def _budget_slot(fingerprint: str, *, paced: bool = False) -> rate_budget.Grant:
+    """A slot of the key's shared budget, sleeping through short waits for the next window
+    (``paced``: no sleep; the caller takes a new turn of the paced schedule instead)."""
     slept = 0.0
     while True:
         grant = rate_budget.budget_acquire(fingerprint=fingerprint)
-        if grant.slot is not None or slept + grant.wait > MAX_BUDGET_SLEEP_SECONDS:
+        if grant.slot is not None or paced or slept + grant.wait > MAX_BUDGET_SLEEP_SECONDS:
             return grant
         metrics.budget_waited("sleep", grant.wait)
         time.sleep(grant.wait)
@@ -240,6 +273,8 @@ def _deliver_claimed(
     claimed: list[Submission],
     token: uuid.UUID,
     report: RunReport,
+    *,
+    paced: bool = False,
 ) -> bool:
     """Send one request for the claimed submissions. False when the run should stop (the rate
     budget asks for a long wait; the batch was handed back)."""
@@ -261,7 +296,13 @@ def _deliver_claimed(
     batch = prepared.batch
     if not batch.keys:
         return True
-    grant = _budget_slot(braze.api_key_fingerprint)
+    grant = _budget_slot(braze.api_key_fingerprint, paced=paced)
+    if grant.slot is None and paced and grant.wait <= MAX_BUDGET_SLEEP_SECONDS:
+        # The window's slots went faster than its turns (Braze counted a request of ours in it):
+        # hand the batch back and take the next window's turn, rather than wake with every
+        # other refused sender at its start and spend its first slots at once.
+        submissions_release(pks=batch.keys, token=token)
+        return True
     if grant.slot is None:
         later = timezone.now() + timedelta(seconds=grant.wait)
         submissions_release(pks=batch.keys, token=token, next_attempt_at=later)

@@ -49,11 +49,13 @@ LOCK_SECONDS = 300
 UTC = dt.UTC
 HOUR = dt.timedelta(hours=1)
 
-# THE one place where backfilled submissions are told from live ones. Until the backfill marker
-# exists every submission is live; once it does (branch `backfill`), this becomes e.g.
-#   {StatsSource.LIVE: Q(backfill=False), StatsSource.BACKFILL: Q(backfill=True)}
-# and the rows, the charts and their tables show both apart with no other change.
-SOURCES: dict[str, Q] = {StatsSource.LIVE: Q()}
+# THE one place where backfilled submissions (``Submission.backfill``, set only on rows read
+# from a CSV export) are told from live ones; the rows, the charts and their tables show both
+# apart.
+SOURCES: dict[str, Q] = {
+    StatsSource.LIVE: Q(backfill__isnull=True),
+    StatsSource.BACKFILL: Q(backfill__isnull=False),
+}
 # Braze's answers belong to requests, which may carry both kinds: they are counted as live.
 ANSWERS_SOURCE = StatsSource.LIVE
 

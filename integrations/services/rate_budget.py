@@ -170,6 +170,37 @@ def budget_peek_wait(*, fingerprint: str, now: float | None = None) -> float:
     return 0.0
 
 
+@dataclass(frozen=True)
+class Turn:
+    """A place in the key's paced schedule: send after ``wait`` seconds; ``granted`` False: no
+    place was left in this window, ask again after ``wait`` (its end)."""
+
+    wait: float
+    granted: bool = True
+
+
+def budget_pace_turn(*, fingerprint: str, now: float | None = None) -> Turn:
+    """Take the next turn in the key's paced schedule.
+
+    A window's slots spread evenly over it, one turn per spacing ((window − guard) ÷ slots:
+    0.1 s at 30 per 3 s, 1 ms at Braze's 3,000). Runs delivering backfilled rows take a turn
+    before each claim, so a backlog never spends a window in its first second and a webhook
+    arriving later is claimed within one spacing. Turns are numbered atomically, so two senders
+    never share one; past the window's last slot there is none (wait for its end, ask again:
+    sending then would take a slot of the next window ahead of its own turns)."""
+    now = time.time() if now is None else now
+    if cache.get(_key(fingerprint, "limit")) is None:
+        return Turn(0.0)  # the limit is not known yet: the probe finds it out
+    with _serialised(fingerprint):
+        epoch, end = _current_epoch(fingerprint, now)
+        turn = _count(_epoch_key(fingerprint, epoch, "turn"))
+    allowed = _allowed(fingerprint)
+    due = epoch + (turn - 1) * ((window_seconds() - GUARD_SECONDS) / allowed)
+    if turn > allowed or (end is not None and due >= end - GUARD_SECONDS):
+        return Turn(max(end - now, 0.001) if end is not None else POLL_SECONDS, granted=False)
+    return Turn(min(max(0.0, due - now), window_seconds()))
+
+
 def budget_observe(
     *,
     slot: Slot,

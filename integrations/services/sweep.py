@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import ConnectionStatus, Hub, Submission, SubmissionStatus
+from integrations.services.backfill import cancelled_sweep
 from integrations.services.dispatch import hub_delivery_trigger
 from integrations.services.transactional import transactional_sweep
 
@@ -38,4 +39,5 @@ def hubs_with_due_submissions(now=None) -> QuerySet:
 def sweep_due() -> int:
     hub_ids = list(hubs_with_due_submissions())  # read before triggering anything
     triggered = sum(hub_delivery_trigger(hub_id=hub_id) for hub_id in hub_ids)
+    cancelled_sweep()  # rows of a cancelled backfill that were in a request at the time
     return triggered + transactional_sweep()

@@ -12,8 +12,14 @@ bench-only ceiling endpoints (``portal.settings_bench``). Phases, each measured 
 3. end to end at a steady 20 submissions/s: webhook 202 → sandbox 201;
 4. skip_unchanged on a workload with repeats: Braze data points saved;
 5. at the rate limit: the sandbox set to 30 requests per 3 s, a backlog, share used and 429s;
-6. peak memory (VmHWM) of the web workers and the worker cluster;
-7. the end-to-end figure again on the embedded default (SQLite + ORM broker).
+6. backfill: a 1,000,000-row CSV queued by ``hub_backfill`` (rows/s, peak memory), and live
+   webhooks at 20/s while a backfill drains at 30 requests per 3 s (``backfill_phases``);
+7. peak memory (VmHWM) of the web workers and the worker cluster;
+8. the end-to-end figure again on the embedded default (SQLite + ORM broker).
+
+``--only intake,drain,…`` runs some phases alone (names: intake, profile, drain, e2e, skip,
+ratelimit, backfill-import, backfill-live); ``BENCH_DB`` and ``BENCH_REDIS_URL`` choose the
+database and Redis db.
 
 Every loop is bounded in count and time; every process started here is stopped on exit.
 """
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from tests.bench import phases
+    from tests.bench import backfill_phases, phases
 
     rows: list[Row] = []
     sandbox_process = _sandbox(env, sandbox_port)
@@ -136,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
             rows += phases.skip_unchanged(running, context)
         if want("ratelimit"):
             rows += phases.rate_limit(running, context, limit=RATE_LIMIT, window=RATE_WINDOW)
+        if want("backfill-import"):
+            rows += backfill_phases.backfill_import(running)
+        if want("backfill-live"):
+            rows += backfill_phases.backfill_live(
+                running, limit=RATE_LIMIT, window=RATE_WINDOW, rate=E2E_RATE
+            )
         rows += phases.memory(running)
     finally:
         running.stop()
