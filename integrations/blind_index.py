@@ -45,12 +45,18 @@ def _key() -> bytes:
     return _key_bytes(getattr(settings, "BLIND_INDEX_KEY", "") or "", settings.SECRET_KEY)
 
 
+@lru_cache(maxsize=4)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def blind_hash(kind: str, normalised: str) -> str:
     """The keyed hash of an already normalised value; "" for an empty one."""
     if not normalised:
         return ""
-    digest = hmac.new(_key(), f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
-    return digest[:HASH_CHARS]
+    keyed = _keyed(_key()).copy()  # (a copy of a keyed HMAC: the key is not hashed again)
+    keyed.update(f"{kind}:{normalised}".encode())
+    return keyed.hexdigest()[:HASH_CHARS]
 
 
 def short_digest(text: str) -> str:

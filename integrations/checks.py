@@ -22,8 +22,8 @@ def several_web_processes_without_redis(app_configs, **kwargs) -> list[Warning]:
     return [
         Warning(
             f"{settings.WEB_CONCURRENCY} web processes (WEB_CONCURRENCY) without REDIS_URL: each "
-            "process counts the per-hub intake limit and sign-in throttling on its own (the "
-            "limits multiply), and the Braze rate budget is kept in the database under locks.",
+            "process counts the per-hub intake limit on its own (the limit multiplies), sign-in "
+            "throttling and the Braze rate budget go through the database (under locks).",
             hint="Set REDIS_URL on every web and worker machine, or WEB_CONCURRENCY=1.",
             id="portal.W001",
         )

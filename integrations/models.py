@@ -354,7 +354,9 @@ class Submission(models.Model):
                          condition=Q(status__in=PROBLEM_STATUSES)),
             models.Index(fields=["hub", "-delivered_at"], name="submission_hub_delivered",
                          condition=Q(status="delivered")),
-            models.Index(fields=["komo_id"], name="submission_komo_id"),
+            # The event filter of the support list, newest first (issue 9: an index for every
+            # filter a page uses). A Komo id is found through the unique (hub, komo_id) index.
+            models.Index(fields=["event", "-received_at"], name="submission_event_recent"),
             # Retention finds what is past a hub's window without walking redacted rows.
             models.Index(
                 fields=["hub", "received_at"], name="submission_unredacted",
@@ -642,7 +644,7 @@ class AccessRecord(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.username} {self.submission_public_id}"
 
 
-
-# The backfill model lives in its own module (models.py would pass ~600 lines); importing it here
-# registers it with the app like any model of this module.
+# Models of their own modules (models.py would pass ~600 lines); importing them here registers
+# them with the app like any model of this module: the backfills, the charts' rollup.
 from integrations.models_backfill import Backfill, BackfillStatus  # noqa: E402,F401
+from integrations.models_stats import HubHourlyStats  # noqa: E402,F401

@@ -272,7 +272,9 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
         sorted(set(Hub.objects.values_list("default_phone_region", flat=True)) | {""})
     )
     hashes = blind_index.search_hashes(term, regions=regions)
-    condition = Q(komo_id=term)
+    # Within the hubs searched, so the unique (hub, komo_id) index answers (there is no index
+    # on the Komo id alone).
+    condition = Q(komo_id=term, hub_id__in=list(Hub.objects.values_list("pk", flat=True)))
     if hashes.email:
         condition |= Q(email_hash=hashes.email)
     if hashes.email_local:
@@ -285,20 +287,3 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
         condition |= Q(public_id=uuid.UUID(term))
     return queryset.filter(condition)
 
-
-def deliveries_by_source(*, hub: Hub, since: datetime) -> list[dict[str, Any]]:
-    """Submissions delivered per hour since ``since``, live and backfilled apart, for charts:
-    ``[{"hour": datetime, "live": n, "backfilled": n}, …]`` oldest first (one grouped query on
-    the delivered rows' partial index; the marker is ``Submission.backfill``)."""
-    from django.db.models.functions import TruncHour
-
-    rows = (
-        Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED,
-                                  delivered_at__gte=since)
-        .annotate(hour=TruncHour("delivered_at"))
-        .values("hour")
-        .annotate(live=Count("id", filter=Q(backfill__isnull=True)),
-                  backfilled=Count("id", filter=Q(backfill__isnull=False)))
-        .order_by("hour")
-    )  # fmt: skip
-    return [dict(row) for row in rows]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from integrations.services.delivery import delivery_run
+from integrations.services.hub_stats import hub_stats_refresh as stats_refresh
 from integrations.services.retention import retention_apply as retention_run
 from integrations.services.sweep import sweep_due
 from integrations.services.transactional import transactional_deliver
@@ -80,3 +81,8 @@ def retention_apply() -> dict:
         return retention_run().totals()
     finally:
         cache.delete(RETENTION_LOCK)
+
+
+def hub_stats_refresh() -> dict:
+    """Every minute (schedule made by migration 0012): the charts' hourly counts."""
+    return stats_refresh()

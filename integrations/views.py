@@ -49,6 +49,7 @@ from integrations.selectors import (
 )
 from integrations.services.access import access_record
 from integrations.services.hubs import connection_test, submissions_redeliver
+from integrations.views_charts import hub_charts
 
 SAMPLE_PAYLOAD = "competition-entry"
 RESPONSE_PREVIEW_CHARS = 2000
@@ -221,6 +222,8 @@ def hub_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "submissions_url": submissions_changelist_url(hub),
         "changes_url": f"{reverse('admin:integrations_configchange_changelist')}"
                        f"?hub__id__exact={hub.pk}",
+        # --- charts (issue 11, point 4): the hourly rollup, never the submissions themselves
+        "charts": hub_charts(hub_id=hub.pk, span=request.GET.get("chart", "")),
     }
     return render(request, "integrations/hub_dashboard.html", context)
 

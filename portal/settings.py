@@ -190,11 +190,6 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Komo → Braze portal",
     "DESCRIPTION": "Webhook intake for Komo Engagement Hub submissions.",
     "VERSION": "1.0.0",
-    # The webhook is two plain Django views (integrations/apis.py), described by this hook.
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "integrations.apis.schema_add_webhooks",
-    ],
 }
 
 # --- Product settings -------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Journey: a new marketer sets a hub up from nothing in the portal's editors, without typing
-JSON, at 1366 px and 390 px; prints clicks and time; screenshots in test-artifacts/."""
+JSON, at 1366 px and 390 px, until a webhook is delivered and in the chart; prints clicks and
+time; screenshots in test-artifacts/."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
 from integrations.models import Hub
-from tests.conftest import DEMO_KEY
-from tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401 (fixture)
+from integrations.services.hub_stats import hub_stats_refresh
+from tests.conftest import DEMO_KEY, komo_entry
+from tests.test_browser import ARTIFACTS, PASSWORD, browser, expect  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -105,12 +107,27 @@ def test_new_marketer_sets_a_hub_up_without_json(live_server, browser, sandbox, 
     j.shot("5-preview")
     page.goto(f"{base}/hubs/spring-cup-{width}/")
     j.click("button:has-text('Issue webhook token')")
-    assert page.locator("#token").inner_text().strip()
+    token = page.locator("#token").inner_text().strip()
+    assert token
     j.shot("6-token")
     j.click("text=Done: back to the hub")
     j.click("button:has-text('Switch on')")
-    elapsed = time.monotonic() - started
     j.shot("7-live")
+
+    # Komo posts an entry; it is delivered and, after the worker's minute tick, in the chart
+    answer = page.request.post(f"{base}/api/v1/hubs/spring-cup-{width}/submissions",
+                               data=komo_entry(), headers={"Authorization": f"Bearer {token}"})
+    assert answer.status in (200, 201, 202), answer.text()
+    hub_stats_refresh()  # django-q2's schedule runs it every minute
+    page.reload()
+    expect(page.locator("table.table .status--delivered")).to_have_count(1)
+    charts = page.locator("[data-testid=charts]")
+    expect(charts.locator("[data-chart=received] rect.chart__s--delivered")).to_have_count(1)
+    expect(charts.locator("[data-chart=answers] rect.chart__s--a2xx")).to_have_count(1)
+    expect(charts).to_contain_text("1 received, 1 delivered")
+    elapsed = time.monotonic() - started
+    j.shot("8-delivered-in-the-chart")
+    j.no_page_scroll()
 
     hub = Hub.objects.get(slug=f"spring-cup-{width}")
     assert hub.active and hub.ingest_token_hash and hub.connection.status == "ok"

@@ -193,3 +193,29 @@ def test_a_webhook_counts_and_triggers_in_one_redis_write(make_hub, monkeypatch,
     # then both are counted, and one task is enqueued
     assert intake_window._windows[hub.pk].seen == 2
     assert enqueued == [hub.pk]
+
+
+def test_values_that_go_in_unchanged_are_what_djangos_conversion_gives(make_hub):
+    # The INSERT skips Django's conversion where it would return the value unchanged (text; on
+    # PostgreSQL aware datetimes and UUIDs); whatever the database, the result must be the same.
+    from datetime import UTC, datetime
+
+    from django.db import connection
+
+    from integrations.services.insert import _param, _statement
+
+    hub, _ = make_hub()
+    values = {
+        "hub_id": hub.pk, "public_id": uuid.uuid4(), "komo_id": "k-1", "event": "E",
+        "komo_timestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), "payload": {"a": 1},
+        "received_at": datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC), "status": "pending",
+        "next_attempt_at": None, "email_hash": "a" * 32, "phone_hash": "",
+        "external_id_hash": "x",
+    }  # fmt: skip
+    _sql, columns = _statement(Submission, ("hub", "komo_id"), frozenset(values), connection.vendor)
+    unchanged = [column for column in columns if column.source == "given" and column.unchanged]
+    assert {column.field.name for column in unchanged} >= {"komo_id", "event", "email_hash"}
+    for column in unchanged:
+        field = column.field
+        expected = field.get_db_prep_save(values[field.attname], connection)
+        assert _param(column, values, connection) == expected, field.name

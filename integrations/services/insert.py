@@ -16,13 +16,15 @@ Like ``QuerySet.bulk_create`` it sends no ``pre_save``/``post_save`` signals.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
-from django.db.models import Field, Model
+from django.db.models import CharField, DateTimeField, Field, Model, TextField, UUIDField
 
 DEFAULT_DB = "default"
 
@@ -40,6 +42,20 @@ class _Column:
     field: Field
     source: str  # "given" (the caller's values), "default" (called per row) or "constant"
     constant: object = None  # the converted default of a "constant" column
+    # A given value of this type goes in as it is: Django's own conversion would return it
+    # unchanged (text for a plain text column; on PostgreSQL also an aware datetime and a UUID).
+    unchanged: type | None = None
+
+
+def _unchanged_type(field: Field, vendor: str) -> type | None:
+    kind = type(field)
+    if kind in (CharField, TextField):
+        return str
+    if vendor == "postgresql" and kind is DateTimeField:
+        return datetime  # (aware ones only: see _param)
+    if vendor == "postgresql" and kind is UUIDField:
+        return uuid.UUID
+    return None
 
 
 @lru_cache(maxsize=32)
@@ -56,7 +72,7 @@ def _statement(
     columns = []
     for field in fields:
         if field.name in given or field.attname in given:
-            columns.append(_Column(field, "given"))
+            columns.append(_Column(field, "given", unchanged=_unchanged_type(field, vendor)))
         elif callable(field.default):
             columns.append(_Column(field, "default"))
         else:
@@ -96,6 +112,14 @@ def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
     if column.source == "default":
         return field.get_db_prep_save(field.get_default(), connection)
     value = values[field.name] if field.name in values else values[field.attname]
+    unchanged = column.unchanged
+    # (A naive datetime takes Django's way, with its warning.)
+    if (
+        unchanged is not None
+        and isinstance(value, unchanged)
+        and (unchanged is not datetime or value.utcoffset() is not None)
+    ):
+        return value
     if isinstance(value, JsonText):
         json_text = getattr(field, "get_db_prep_json_text", None)  # e.g. encrypted at rest
         return json_text(value.text) if json_text else value.text

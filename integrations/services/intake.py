@@ -261,10 +261,13 @@ class ReceiveResult:
 
 
 def submission_receive(
-    *, hub: Hub, payload: dict[str, Any], text: str | None = None
+    *, hub: Hub, payload: dict[str, Any], text: str | None = None,
+    komo_time: datetime | None = None,
 ) -> ReceiveResult:
     """Store a Komo body once per (hub, Komo id); a repeat returns the stored submission.
     ``text``: the JSON text ``payload`` was parsed from, stored as it is (the webhook's body).
+    ``komo_time``: given by a caller that has already run ``payload_check`` and parsed the
+    timestamp (the webhook's serializer), so the body is not checked twice.
 
     The row is written by one INSERT, its own transaction; then the webhook is counted in the
     hub's intake window and delivery is triggered (``intake_settle``: one Redis round trip). A
@@ -272,10 +275,11 @@ def submission_receive(
     CONFLICT DO NOTHING``), not by a SELECT first: a SELECT plus BEGIN/COMMIT were three of the
     webhook's round trips, and Django's compiler a quarter of its CPU (docs/scaling.md).
     """
-    payload_check(payload, text=text)
+    if komo_time is None:  # else the caller checked the body (the webhook's serializer)
+        payload_check(payload, text=text)
+        komo_time = komo_timestamp_parse(payload["timestamp"])
     komo_id = str(payload["id"]).strip()
     event = str(payload["event"]).strip()
-    komo_time = komo_timestamp_parse(payload["timestamp"])
     delivered_event = event in (hub.events or [])
     now = timezone.now()
     public_id = uuid.uuid4()

@@ -32,6 +32,7 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -62,9 +63,15 @@ def django_setup() -> None:
         "ALLOWED_HOSTS": "testserver,localhost",
         "Q_SYNC": "false",
     })
+    os.environ.setdefault("STATIC_ROOT", os.path.join(tempfile.gettempdir(), "portal-bench-static"))
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    # Production settings serve hashed static files from collectstatic's manifest (WhiteNoise):
+    # the pages need it, as in a release.
+    call_command("collectstatic", "--noinput", verbosity=0)
     from django.db import connection
 
     if connection.vendor != "postgresql":

@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('integrations', '0009_retention'),
+        ('integrations', '0011_event_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
