@@ -286,4 +286,3 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
     with contextlib.suppress(ValueError):
         condition |= Q(public_id=uuid.UUID(term))
     return queryset.filter(condition)
-
