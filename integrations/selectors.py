@@ -344,21 +344,3 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
     with contextlib.suppress(ValueError):
         condition |= Q(public_id=uuid.UUID(term))
     return queryset.filter(condition)
-
-
-def deliveries_by_source(*, hub: Hub, since: datetime) -> list[dict[str, Any]]:
-    """Submissions delivered per hour since ``since``, live and backfilled apart, for charts:
-    ``[{"hour": datetime, "live": n, "backfilled": n}, …]`` oldest first (one grouped query on
-    the delivered rows' partial index; the marker is ``Submission.backfill``)."""
-    from django.db.models.functions import TruncHour
-
-    rows = (
-        Submission.objects.filter(hub=hub, status=SubmissionStatus.DELIVERED,
-                                  delivered_at__gte=since)
-        .annotate(hour=TruncHour("delivered_at"))
-        .values("hour")
-        .annotate(live=Count("id", filter=Q(backfill__isnull=True)),
-                  backfilled=Count("id", filter=Q(backfill__isnull=False)))
-        .order_by("hour")
-    )  # fmt: skip
-    return [dict(row) for row in rows]

@@ -49,9 +49,9 @@ LOCK_SECONDS = 300
 UTC = dt.UTC
 HOUR = dt.timedelta(hours=1)
 
-# THE one place where backfilled submissions (``Submission.backfill``, set only on rows read
-# from a CSV export) are told from live ones; the rows, the charts and their tables show both
-# apart.
+# THE one place where backfilled submissions are told from live ones: the backfill marker
+# (Submission.backfill, set on rows read from a CSV export; docs/backfill.md). The rows, the
+# charts and their tables show both apart.
 SOURCES: dict[str, Q] = {
     StatsSource.LIVE: Q(backfill__isnull=True),
     StatsSource.BACKFILL: Q(backfill__isnull=False),
