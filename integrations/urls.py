@@ -1,6 +1,6 @@
 from django.urls import path
 
-from integrations import backfill_views, views, views_audit, views_erasure
+from integrations import backfill_views, views, views_audit, views_erasure, views_submissions
 from integrations.editor import views as editor
 
 app_name = "integrations"
@@ -48,6 +48,7 @@ urlpatterns = [
     path("hubs/<slug:slug>/backfills/<uuid:public_id>/<str:action>/",
          backfill_views.backfill_action, name="backfill_action"),
     path("submissions/<uuid:public_id>/", views.submission_detail, name="submission_detail"),
+    path("submissions/", views_submissions.submission_list, name="submission_list"),
     path("submissions/<uuid:public_id>/redeliver/", views.submission_redeliver,
          name="submission_redeliver"),
 ]

@@ -86,7 +86,8 @@ def hub_page_links(hub: Hub) -> list[tuple[str, Any]]:
 
 
 def submissions_changelist_url(hub: Hub) -> str:
-    return f"{reverse('admin:integrations_submission_changelist')}?hub__id__exact={hub.pk}"
+    """The hub's submissions in the portal's own list (views_submissions)."""
+    return f"{reverse('integrations:submission_list')}?hub={hub.slug}"
 
 
 def hub_webhook_urls(request: HttpRequest, hub: Hub) -> dict[str, str]:
