@@ -4,30 +4,17 @@ Cheap on a big submissions table: a nullable column without a default (a catalog
 partial index built CONCURRENTLY on PostgreSQL (it holds no rows yet: every old row is live).
 """
 
+import importlib
+
 import django.db.models.deletion
 import django.utils.timezone
 import uuid
 from django.conf import settings
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 
-class AddIndexOnline(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL (writes go on), a plain CREATE INDEX elsewhere."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_forwards(
-            self, app_label, schema_editor, from_state, to_state
-        )
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        return migrations.AddIndex.database_backwards(
-            self, app_label, schema_editor, from_state, to_state
-        )
+# The online index operation of 0006 (CONCURRENTLY on PostgreSQL), one definition for all.
+AddIndexOnline = importlib.import_module("integrations.migrations.0006_privacy").AddIndexOnline
 
 
 class Migration(migrations.Migration):
