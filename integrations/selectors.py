@@ -325,14 +325,13 @@ def submissions_search(*, queryset: QuerySet[Submission], term: str) -> QuerySet
     term = term.strip()
     if not term:
         return queryset
-    # A local number means something else in each hub's region: try every hub's (a few).
-    regions = tuple(
-        sorted(set(Hub.objects.values_list("default_phone_region", flat=True)) | {""})
-    )
+    # One read of the hubs (a few rows): a local number means something else in each hub's
+    # region, so every hub's is tried; and the Komo id is asked for within the hubs, so the
+    # unique (hub, komo_id) index answers (there is no index on the Komo id alone).
+    hubs = list(Hub.objects.values_list("pk", "default_phone_region"))
+    regions = tuple(sorted({region for _pk, region in hubs} | {""}))
     hashes = blind_index.search_hashes(term, regions=regions)
-    # Within the hubs searched, so the unique (hub, komo_id) index answers (there is no index
-    # on the Komo id alone).
-    condition = Q(komo_id=term, hub_id__in=list(Hub.objects.values_list("pk", flat=True)))
+    condition = Q(komo_id=term, hub_id__in=[pk for pk, _region in hubs])
     if hashes.email:
         condition |= Q(email_hash=hashes.email)
     if hashes.email_local:
