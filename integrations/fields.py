@@ -1,7 +1,8 @@
 """Model fields that keep secrets and personal data encrypted at rest.
 
-Both fields store Fernet tokens (``crypto``: MultiFernet under FIELD_ENCRYPTION_KEYS, newest key
-first) in a text column; Python code only ever sees the plaintext. An empty value is stored as
+Both fields store tokens of ``crypto`` (AES-256-GCM under FIELD_ENCRYPTION_KEYS, newest key first;
+Fernet tokens written before are read too) in a text column; Python code only ever sees the
+plaintext. An empty value is stored as
 "" (no token), so "nothing kept" (e.g. after retention) costs no bytes and no decryption.
 """
 
@@ -15,8 +16,6 @@ from django.db import models
 
 from integrations import crypto
 
-# Every Fernet token starts with its version byte 0x80, base64-encoded.
-FERNET_TOKEN_PREFIX = "gAAAAA"
 # JSON text longer than this is compressed before it is encrypted (ciphertext does not compress,
 # so the database's own compression no longer helps): a Braze request of 75 people shrinks from
 # ~70 KB to ~4 KB. Shorter text (a webhook body) is not worth the CPU. A zlib stream starts with
@@ -39,12 +38,11 @@ def json_open(token: str) -> Any:
     return json.loads(data)
 
 
-def is_token(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(FERNET_TOKEN_PREFIX)
+is_token = crypto.is_token
 
 
 class EncryptedTextField(models.TextField):
-    """Stores a str encrypted with MultiFernet.
+    """Stores a str encrypted (``crypto``).
 
     Never rendered by default widgets: forms must use a write-only field (see forms.SecretField).
     A stored value that is not a token is plaintext kept from before its column was encrypted
@@ -79,7 +77,7 @@ class EncryptedTextField(models.TextField):
 
 
 class EncryptedJSONField(models.TextField):
-    """A JSON value (dict, list, …) stored as the Fernet token of its JSON text; None is "".
+    """A JSON value (dict, list, …) stored as the token (``crypto``) of its JSON text; None is "".
 
     Not queryable by content (by design: nothing can filter on what it cannot read); search goes
     through the blind index (``blind_index``).

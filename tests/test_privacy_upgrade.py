@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import TextField, Value
 
+from integrations import crypto
 from integrations.fields import is_token
 from integrations.models import (
     AttemptItem,
@@ -208,18 +209,23 @@ def test_rotation_re_encrypts_every_column_and_the_old_key_can_go(world, setting
         for model, column in ENCRYPTED_COLUMNS
     }
     assert all(readable.values()), "every encrypted column has rows"
+    # A value written as a Fernet token (before AES-GCM) under the old key: read, then rewritten.
+    legacy_item = AttemptItem.objects.first()
+    fernet_token = Fernet(old_keys[0].encode()).encrypt(b"refused: anna@example.com").decode()
+    AttemptItem.objects.filter(pk=legacy_item.pk).update(error=plain(fernet_token))
+    readable[AttemptItem, "error"][legacy_item.pk] = "refused: anna@example.com"
 
     out = run("rotate_encryption_key", "--batch-size", "2")
     assert "Re-encrypted" in out
 
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is gone
-    newest = Fernet(new_key.encode())
     for (model, column), values in readable.items():
         assert {row.pk: getattr(row, column) for row in model.objects.all()} == values
         table = model._meta.db_table
         for token in raw_values(table, model._meta.get_field(column).column):
             if token:
-                newest.decrypt(token.encode())  # raises if any row is still under the old key
+                assert token.startswith(crypto.GCM_PREFIX), (table, column)
+                crypto.decrypt_bytes(token)  # raises if any row is still under the old key
     # a second run writes nothing
     settings.FIELD_ENCRYPTION_KEYS = [new_key, *old_keys]
     assert "Re-encrypted 0 value(s)" in run("rotate_encryption_key")

@@ -7,7 +7,7 @@ state read (``WHERE id = … AND <legacy column still set | value still the plai
 read>``), so a row changed meanwhile by intake,
 delivery, retention or erasure is left as that writer left it (which is always encrypted under
 the newest key). What is left to do is found from the data itself (a legacy column still set, a
-value that is no Fernet token, a token under an older key), so an interrupted run is resumed by
+value that is no token, a token under an older key or a Fernet token), so an interrupted run is resumed by
 running the command again.
 """
 
@@ -24,7 +24,6 @@ from django.db.models.functions import Cast
 
 from integrations import crypto
 from integrations.blind_index import HASH_CHARS
-from integrations.fields import FERNET_TOKEN_PREFIX, is_token
 from integrations.models import (
     AttemptItem,
     BrazeConnection,
@@ -132,12 +131,20 @@ def _update_each(
 
 
 def _stored(model: type[models.Model], name: str, value: Any) -> Any:
-    """What the field stores for ``value`` (the Fernet token of an encrypted field)."""
+    """What the field stores for ``value`` (the token of an encrypted field)."""
     return model._meta.get_field(name).get_db_prep_save(value, connection)
 
 
 def _col(model: type[models.Model], name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _tokens() -> Q:
+    """Stored text that is a token (of either kind: ``crypto.TOKEN_PREFIXES``)."""
+    query = Q()
+    for prefix in crypto.TOKEN_PREFIXES:
+        query |= Q(_stored__startswith=prefix)
+    return query
 
 
 def _raw(column: str) -> Cast:
@@ -206,13 +213,13 @@ def _legacy_body_step(model: type[models.Model]) -> Step:
 
 
 def _plain_text_step(model: type[models.Model], column: str) -> Step:
-    """Text kept in a column before it was encrypted (it is no Fernet token) → a token."""
+    """Text kept in a column before it was encrypted (it is no token) → a token."""
 
     def pending() -> models.QuerySet:
         return (
             model.objects.annotate(_stored=_raw(column))
             .exclude(_stored="")
-            .exclude(_stored__startswith=FERNET_TOKEN_PREFIX)
+            .exclude(_tokens())
         )
 
     def apply(rows: list[dict[str, Any]], result: StepResult) -> None:
@@ -291,15 +298,13 @@ ENCRYPTED_COLUMNS: tuple[tuple[type[models.Model], str], ...] = (
 
 def _rotate_step(model: type[models.Model], column: str) -> Step:
     def pending() -> models.QuerySet:
-        return model.objects.annotate(_stored=_raw(column)).filter(
-            _stored__startswith=FERNET_TOKEN_PREFIX
-        )
+        return model.objects.annotate(_stored=_raw(column)).filter(_tokens())
 
     def apply(rows: list[dict[str, Any]], result: StepResult) -> None:
         params = []
         for row in rows:
             token = row["_stored"]
-            if not is_token(token) or crypto.is_current(token):
+            if not crypto.is_token(token) or crypto.is_current(token):
                 result.skipped += 1
                 continue
             try:

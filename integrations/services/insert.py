@@ -73,7 +73,7 @@ def _statement(
     for field in fields:
         if field.name in given or field.attname in given:
             columns.append(_Column(field, "given", unchanged=_unchanged_type(field, vendor)))
-        elif callable(field.default):
+        elif field.has_default() and callable(field.default):
             columns.append(_Column(field, "default"))
         else:
             constant = field.get_db_prep_save(field.get_default(), connection)
