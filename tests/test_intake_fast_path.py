@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.test import override_settings
@@ -219,3 +220,19 @@ def test_values_that_go_in_unchanged_are_what_djangos_conversion_gives(make_hub)
         field = column.field
         expected = field.get_db_prep_save(values[field.attname], connection)
         assert _param(column, values, connection) == expected, field.name
+
+
+def test_given_values_django_would_not_convert_go_in_as_they_are(make_hub):
+    """An int for a foreign key, None for a nullable column, an aware datetime: stored as given
+    (without Django's conversion); an empty-container default is a constant of the statement."""
+    hub, _ = make_hub()
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    row_insert_new(
+        Submission,
+        values={"hub_id": hub.pk, "komo_id": "k-7", "event": "e", "payload": {},
+                "komo_timestamp": when, "next_attempt_at": None, "delivered_at": when},
+        unique=("hub", "komo_id"),
+    )  # fmt: skip
+    stored = Submission.objects.get(komo_id="k-7")
+    assert (stored.hub_id, stored.komo_timestamp, stored.next_attempt_at) == (hub.pk, when, None)
+    assert (stored.delivered_at, stored.problems) == (when, [])

@@ -8,8 +8,9 @@ default), and it is built once per model, unique key, given fields and database 
 compiler rebuilt the same SQL on every call, and a model instance (``__init__``,
 ``pre_init``/``post_init`` signals, a default and a conversion per field) cost more than the
 INSERT itself (docs/scaling.md). Constant defaults are written into the statement as literals
-(quoted by the database driver); callable defaults (``uuid4``, ``now``, ``list``) are called for
-each row. PostgreSQL and SQLite ≥ 3.35.
+(quoted by the database driver), and so are the empty containers of ``list`` or ``dict`` defaults;
+other callable defaults (``uuid4``, ``now``) are called for each row. PostgreSQL and SQLite
+≥ 3.35.
 
 Like ``QuerySet.bulk_create`` it sends no ``pre_save``/``post_save`` signals.
 """
@@ -24,7 +25,18 @@ from typing import Any
 
 from django.db import connections
 from django.db.backends.utils import CursorWrapper
-from django.db.models import CharField, DateTimeField, Field, Model, TextField, UUIDField
+from django.db.models import (
+    AutoField,
+    BigAutoField,
+    CharField,
+    DateTimeField,
+    Field,
+    ForeignKey,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
 
 DEFAULT_DB = "default"
 
@@ -43,14 +55,25 @@ class _Column:
     source: str  # "given" (the caller's values), "default" (called per row) or "constant"
     constant: object = None  # the converted default of a "constant" column
     # A given value of this type goes in as it is: Django's own conversion would return it
-    # unchanged (text for a plain text column; on PostgreSQL also an aware datetime and a UUID).
+    # unchanged (text for a plain text column, a primary key's integer for a foreign key; on
+    # PostgreSQL also an aware datetime and a UUID). So does None for such a nullable column.
     unchanged: type | None = None
+    none_unchanged: bool = False
+    key: str = ""  # the name the caller gives a "given" value by (the field's name or attname)
+
+
+# Defaults that are callables only to give each row a new empty container: the stored form of
+# what they return is the same for every row, so it is a constant.
+_EMPTY = (list, dict, tuple, set, frozenset, str)
+_PLAIN = (CharField, TextField, DateTimeField, UUIDField, ForeignKey)
 
 
 def _unchanged_type(field: Field, vendor: str) -> type | None:
     kind = type(field)
     if kind in (CharField, TextField):
         return str
+    if kind is ForeignKey and type(field.target_field) in (AutoField, BigAutoField, IntegerField):
+        return int
     if vendor == "postgresql" and kind is DateTimeField:
         return datetime  # (aware ones only: see _param)
     if vendor == "postgresql" and kind is UUIDField:
@@ -72,8 +95,13 @@ def _statement(
     columns = []
     for field in fields:
         if field.name in given or field.attname in given:
-            columns.append(_Column(field, "given", unchanged=_unchanged_type(field, vendor)))
-        elif field.has_default() and callable(field.default):
+            unchanged = _unchanged_type(field, vendor)
+            columns.append(_Column(
+                field, "given", unchanged=unchanged,
+                none_unchanged=unchanged is not None and field.null and type(field) in _PLAIN,
+                key=field.name if field.name in given else field.attname,
+            ))  # fmt: skip
+        elif field.has_default() and callable(field.default) and field.default not in _EMPTY:
             columns.append(_Column(field, "default"))
         else:
             constant = field.get_db_prep_save(field.get_default(), connection)
@@ -106,20 +134,21 @@ def row_insert_new(model: type[Model], *, values: dict[str, Any], unique: tuple[
 
 
 def _param(column: _Column, values: dict[str, Any], connection: Any) -> object:
-    field = column.field
-    if column.source == "constant":
+    source = column.source
+    if source == "constant":
         return column.constant
-    if column.source == "default":
+    field = column.field
+    if source == "default":
         return field.get_db_prep_save(field.get_default(), connection)
-    value = values[field.name] if field.name in values else values[field.attname]
+    value = values[column.key]
     unchanged = column.unchanged
-    # (A naive datetime takes Django's way, with its warning.)
-    if (
-        unchanged is not None
-        and isinstance(value, unchanged)
-        and (unchanged is not datetime or value.utcoffset() is not None)
-    ):
-        return value
+    if unchanged is not None:
+        kind = type(value)
+        # (A naive datetime takes Django's way, with its warning; a bool is no primary key.)
+        if kind is unchanged and (kind is not datetime or value.utcoffset() is not None):
+            return value
+        if value is None and column.none_unchanged:
+            return None
     if isinstance(value, JsonText):
         json_text = getattr(field, "get_db_prep_json_text", None)  # e.g. encrypted at rest
         return json_text(value.text) if json_text else value.text
