@@ -7,7 +7,9 @@ django-q2 cluster + the Braze sandbox, all with production settings (``DEBUG`` o
 bench-only ceiling endpoints (``portal.settings_bench``). Phases, each measured in this run:
 
 1. intake at 32 concurrent senders: ``/bench/bare``, ``/bench/insert`` and the real webhook
-   (workers stopped, so only the web tier is measured), with CPU per request by process;
+   (workers stopped, so only the web tier is measured), with CPU per request by process; then,
+   in the runner's own process, what DRF and the metrics cost per webhook
+   (``tests/bench/inprocess.py``);
 2. drain: 20,000 queued submissions to the sandbox (submissions/s, requests and objects);
 3. end to end at a steady 20 submissions/s: webhook 202 → sandbox 201;
 4. skip_unchanged on a workload with repeats: Braze data points saved;
@@ -17,8 +19,8 @@ bench-only ceiling endpoints (``portal.settings_bench``). Phases, each measured 
 7. peak memory (VmHWM) of the web workers and the worker cluster;
 8. the end-to-end figure again on the embedded default (SQLite + ORM broker).
 
-``--only intake,drain,…`` runs some phases alone (names: intake, profile, drain, e2e, skip,
-ratelimit, backfill-import, backfill-live); ``BENCH_DB`` and ``BENCH_REDIS_URL`` choose the
+``--only intake,drain,…`` runs some phases alone (names: intake, inprocess, profile, drain, e2e,
+skip, ratelimit, backfill-import, backfill-live); ``BENCH_DB`` and ``BENCH_REDIS_URL`` choose the
 database and Redis db.
 
 Every loop is bounded in count and time; every process started here is stopped on exit.
@@ -132,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if want("intake"):
             rows += phases.intake(running, context, meter, seconds=args.seconds, rounds=args.rounds)
+        if want("inprocess"):
+            from tests.bench.inprocess import drf_and_metrics_cost
+
+            rows += drf_and_metrics_cost(hub_slug=context.hub_slug, token=context.token)
         if want("profile") and not args.no_profile:
             rows += phases.intake_profile(running, context)
         if want("drain"):

@@ -9,5 +9,6 @@ urlpatterns = [
     path("bench/bare", views.bare, name="bench_bare"),
     path("bench/insert", views.insert, name="bench_insert"),
     path("bench/insert-small", views.insert_small, name="bench_insert_small"),
+    path("bench/webhook-plain/<str:slug>", views.webhook_plain, name="bench_webhook_plain"),
     *production_urlpatterns,
 ]

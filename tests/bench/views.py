@@ -8,10 +8,13 @@
   blind-index hashes a webhook with an email and a phone writes (issue 9).
 * ``insert_small``: the same INSERT into a one-index bench table (``bench_raw``, created by the
   runner): the floor of a durable intake with no schema at all, for reference.
+* ``webhook_plain`` (not a ceiling): the webhook's work without DRF, measured in process only
+  (``tests/bench/inprocess.py``: what DRF costs).
 
-No JSON parsing, no validation, no authentication: just the write. Plain Django views without
-CSRF, like the webhook, and served the webhook's way: ``portal.settings_bench`` adds ``/bench/``
-to ``INTAKE_PATH_PREFIXES``, so they take the same short path through the middleware
+The ceilings do no JSON parsing, no validation, no authentication: just the write. Plain Django
+views without CSRF, like the webhook, and served the webhook's way: ``portal.settings_bench``
+adds ``/bench/`` to ``INTAKE_PATH_PREFIXES``, so they take the same short path through the
+middleware
 (``IntakeMiddleware``), run their INSERT through the webhook's own executor (one kept cursor,
 server-side parameters, prepared by psycopg after a few runs: ``statement_run``) and answer with
 a Content-Length as the webhook does. Only the work differs.
@@ -90,3 +93,33 @@ def insert(request: HttpRequest) -> HttpResponse:
 def insert_small(request: HttpRequest) -> HttpResponse:
     statement_run(SMALL_INSERT_SQL, [request.body.decode("utf-8")])
     return _accepted()
+
+
+@csrf_exempt
+def webhook_plain(request: HttpRequest, slug: str) -> HttpResponse:
+    """The webhook's work for a valid body without DRF (``tests/bench/inprocess.py`` measures
+    what DRF costs against it): the same hub lookup and token check, intake limit, signature
+    check, envelope serializer, ``submission_receive`` and answer, called from a plain view.
+    Refusals are not this probe's concern (any problem is a plain 400)."""
+    from integrations.apis import _answer
+    from integrations.services.intake import (
+        hub_authenticate_by_slug,
+        hub_signature_check,
+        submission_receive,
+    )
+    from integrations.services.intake_window import intake_rate_wait
+    from integrations.webhook.serializers import KomoWebhookSerializer
+
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    hub = hub_authenticate_by_slug(slug=slug, token=token)
+    if hub is None or intake_rate_wait(hub=hub):
+        return HttpResponse(status=400)
+    body = request.body
+    hub_signature_check(hub=hub, header=request.headers.get("X-Komo-Signature"), body=body)
+    checked = KomoWebhookSerializer(data=body)
+    if not checked.is_valid():
+        return HttpResponse(status=400)
+    result = submission_receive(
+        hub=hub, payload=checked.validated_data, text=checked.text, komo_time=checked.komo_time
+    )
+    return _answer(result.public_id, result.status, status=202 if result.created else 200)

@@ -52,8 +52,25 @@ FIRST = ["Priya", "Liam", "Mei", "Noah", "Aroha", "Sofia", "Kenji", "Olivia", "O
 LAST = ["Natarajan", "Smith", "Wong", "Brown", "Ngata", "Rossi", "Sato", "Taylor", "Haddad", "Lee"]
 
 
+def database_url() -> str:
+    return os.environ.get("DATABASE_URL") or os.environ.get("VOLUME_DATABASE_URL", DEFAULT_URL)
+
+
+def database_create_missing(url: str) -> None:
+    """Create the bench's database when this server has none of that name (a new machine)."""
+    import psycopg
+    from psycopg import sql
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.get("dbname") or "postgres"
+    with psycopg.connect(**{**info, "dbname": "postgres"}, autocommit=True) as conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not found:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def django_setup() -> None:
-    os.environ.setdefault("DATABASE_URL", os.environ.get("VOLUME_DATABASE_URL", DEFAULT_URL))
+    os.environ["DATABASE_URL"] = database_url()
     os.environ.update({
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         "DEBUG": "false",
@@ -501,6 +518,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--retention-days", type=int, default=30,
                         help="every hub's retention_days for the after-retention phase")
     args = parser.parse_args(argv)
+    if not args.no_load:
+        database_create_missing(database_url())
     django_setup()
     notes = [f"load average before: {os.getloadavg()[0]:.1f} (2 cores, shared)"]
     if not args.no_load:
