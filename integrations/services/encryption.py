@@ -7,8 +7,8 @@ state read (``WHERE id = … AND <legacy column still set | value still the plai
 read>``), so a row changed meanwhile by intake,
 delivery, retention or erasure is left as that writer left it (which is always encrypted under
 the newest key). What is left to do is found from the data itself (a legacy column still set, a
-value that is no token, a token under an older key or a Fernet token), so an interrupted run is resumed by
-running the command again.
+value that is no token, a token under an older key or a Fernet token), so an interrupted run is
+resumed by running the command again.
 """
 
 from __future__ import annotations
