@@ -340,7 +340,7 @@ def pages(samples: int, label: str) -> list[Row]:
     email = f"{FIRST[7]}.{LAST[0]}.0.7@example.com"  # a person of the pool (hub 0, person 7)
     admin = "/admin/integrations/"
     urls = [
-        ("hub list /", "/"),
+        ("hub list", "/"),
         ("admin hub list", f"{admin}hub/"),
         ("dashboard, busiest hub", f"/hubs/{busiest.slug}/"),
         ("admin submissions, unfiltered", f"{admin}submission/"),
