@@ -163,7 +163,8 @@ class KomoWebhookView(APIView):
         # cycles cost more CPU than the rest of DRF together (docs/decisions.md), so the last
         # references to them are dropped here and everything is freed as the request ends.
         request.parser_context = {}
-        response.renderer_context = None
+        if isinstance(response, Response):
+            response.renderer_context = None
         return response
 
 

@@ -63,9 +63,6 @@ class _Keyring:
     keys: tuple[_Key, ...]  # newest first
     fernet: MultiFernet  # reads tokens written before AES-GCM
 
-    def by_id(self, key_id: bytes) -> list[_Key]:
-        return [key for key in self.keys if key.key_id == key_id]
-
 
 def _dev_key() -> bytes:
     digest = hashlib.sha256(("field-encryption:" + settings.SECRET_KEY).encode()).digest()
@@ -121,14 +118,21 @@ def encrypt(plaintext: str) -> str:
     return encrypt_bytes(plaintext.encode())
 
 
-def _gcm_open(keyring: _Keyring, token: str) -> bytes:
+def _gcm_parts(token: str) -> tuple[bytes, bytes, bytes]:
+    """(key id, nonce, ciphertext with its tag) of an AES-GCM token."""
     try:
         raw = base64.urlsafe_b64decode(token[len(GCM_PREFIX):])
     except (binascii.Error, ValueError):
         raise DecryptionError("stored value is not a readable token") from None
-    key_id, nonce = raw[:_KEY_ID_BYTES], raw[_KEY_ID_BYTES:_KEY_ID_BYTES + _NONCE_BYTES]
-    sealed = raw[_KEY_ID_BYTES + _NONCE_BYTES:]
-    for key in keyring.by_id(key_id):
+    nonce_end = _KEY_ID_BYTES + _NONCE_BYTES
+    return raw[:_KEY_ID_BYTES], raw[_KEY_ID_BYTES:nonce_end], raw[nonce_end:]
+
+
+def _gcm_open(keys: tuple[_Key, ...], token: str) -> bytes:
+    key_id, nonce, sealed = _gcm_parts(token)
+    for key in keys:
+        if key.key_id != key_id:
+            continue
         try:
             return key.aead.decrypt(nonce, sealed, None)
         except InvalidTag:
@@ -139,7 +143,7 @@ def _gcm_open(keyring: _Keyring, token: str) -> bytes:
 def decrypt_bytes(token: str) -> bytes:
     keyring = _keyring()
     if token.startswith(GCM_PREFIX):
-        return _gcm_open(keyring, token)
+        return _gcm_open(keyring.keys, token)
     try:
         return keyring.fernet.decrypt(token.encode())
     except InvalidToken:
@@ -157,16 +161,8 @@ def is_current(token: str) -> bool:
     a rotation can leave it alone."""
     if not token.startswith(GCM_PREFIX):
         return False
-    keyring = _keyring()
-    newest = keyring.keys[0]
     try:
-        raw = base64.urlsafe_b64decode(token[len(GCM_PREFIX):])
-    except (binascii.Error, ValueError):
-        return False
-    if raw[:_KEY_ID_BYTES] != newest.key_id:
-        return False
-    try:
-        _gcm_open(_Keyring((newest,), keyring.fernet), token)
+        _gcm_open(_keyring().keys[:1], token)
     except DecryptionError:
         return False
     return True

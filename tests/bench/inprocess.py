@@ -17,6 +17,7 @@ out. Endpoints, interleaved over ``rounds`` rounds (the median round counts):
 from __future__ import annotations
 
 import io
+import json
 import statistics
 import sys
 import time
@@ -41,8 +42,6 @@ def _environ(path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
 
 def _cpu_per_request(app: Callable, path: str, headers: dict[str, str], count: int) -> float:
     """Microseconds of this process's CPU per request (every answer must be a 202)."""
-    import json
-
     run, base = new_run_id(), sample_payload()
     bodies = [
         json.dumps({**base, "id": f"{run}-{n}", "email": f"bench.person{n % 500}@example.com"})
